@@ -1,1 +1,62 @@
-//! vwand configuration.
+//! vwand's configuration.
+//!
+//! One TOML file, parsed strictly (`deny_unknown_fields` everywhere) and then
+//! checked as a whole. Every refusal names the file, the line and the
+//! reason, and never echoes a secret. `vwand check` and the daemon use the
+//! same [`load`], so what `check` accepts is what the daemon runs.
+
+mod error;
+mod model;
+mod validate;
+
+pub use error::ConfigError;
+pub use model::{
+    Config, DaemonSection, HexSecret, ManualSa, ManualSection, Named, Transport, TunSection,
+    TunnelSection,
+};
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Reads, parses and validates a configuration file.
+///
+/// The file must not be writable by group or others. When it holds secrets
+/// (manual keys) it must not be readable by them either: mode 0600.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Err(ConfigError::whole_file(
+            path,
+            format!("refusing a file writable by group or others (mode {mode:04o}); chmod 0600 it"),
+        ));
+    }
+    let text = Zeroizing::new(
+        std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::whole_file(path, format!("cannot read: {e}")))?,
+    );
+    let config = parse(path, &text)?;
+    if config.has_secrets() && mode & 0o077 != 0 {
+        return Err(ConfigError::whole_file(
+            path,
+            format!("the file holds keys, so it must be mode 0600, not {mode:04o}"),
+        ));
+    }
+    Ok(config)
+}
+
+/// Parses and validates configuration text; `path` is only for messages.
+pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let config: Config =
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
+    validate::check(&config, path, text)?;
+    Ok(config)
+}
+
+impl Config {
+    pub fn has_secrets(&self) -> bool {
+        self.tunnels.iter().any(|t| t.get_ref().manual.is_some())
+    }
+}

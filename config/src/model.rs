@@ -1,0 +1,154 @@
+//! The configuration file's shape. Every table refuses unknown fields.
+
+use esp::{SecretBytes, Transform};
+use ipnet::IpNet;
+use serde::{de, Deserialize, Deserializer};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub daemon: DaemonSection,
+    pub tun: TunSection,
+    #[serde(default, rename = "tunnel")]
+    pub tunnels: Vec<Spanned<TunnelSection>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonSection {
+    /// Read-only status socket.
+    #[serde(default = "default_status_socket")]
+    pub status_socket: PathBuf,
+    /// Data-plane socket receive buffer, bytes.
+    #[serde(default = "default_socket_buffer")]
+    pub socket_buffer: usize,
+}
+
+impl Default for DaemonSection {
+    fn default() -> Self {
+        Self {
+            status_socket: default_status_socket(),
+            socket_buffer: default_socket_buffer(),
+        }
+    }
+}
+
+fn default_status_socket() -> PathBuf {
+    PathBuf::from("/run/vwand/status.sock")
+}
+
+fn default_socket_buffer() -> usize {
+    8 << 20
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunSection {
+    #[serde(default = "default_tun_name")]
+    pub name: String,
+    /// Azure recommends 1400 on the tunnel interface.
+    #[serde(default = "default_mtu")]
+    pub mtu: u32,
+    /// Addresses of the TUN device, with prefix length.
+    #[serde(default)]
+    pub addresses: Vec<IpNet>,
+}
+
+fn default_tun_name() -> String {
+    "vwand0".into()
+}
+
+fn default_mtu() -> u32 {
+    1400
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// ESP directly over IP (protocol 50), as over ExpressRoute.
+    Raw,
+    /// ESP in UDP (RFC 3948).
+    Udp,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelSection {
+    pub name: String,
+    /// Our outer address.
+    pub local: IpAddr,
+    /// The peer's outer address.
+    pub peer: IpAddr,
+    pub transport: Transport,
+    /// UDP port for `transport = "udp"`, ours and the peer's.
+    #[serde(default = "default_udp_port")]
+    pub udp_port: u16,
+    /// Prefixes behind the peer: routed into this tunnel, and the only
+    /// inner sources accepted from it (RFC 4301 §5.2).
+    pub routes: Vec<IpNet>,
+    /// RFC 4301 §4.5 manual keying.
+    pub manual: Option<ManualSection>,
+}
+
+fn default_udp_port() -> u16 {
+    4500
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualSection {
+    pub transform: Spanned<Named<Transform>>,
+    #[serde(default)]
+    pub esn: bool,
+    #[serde(default = "default_replay_window")]
+    pub replay_window: Spanned<u32>,
+    pub outbound: ManualSa,
+    pub inbound: ManualSa,
+}
+
+fn default_replay_window() -> Spanned<u32> {
+    Spanned::new(0..0, esp::replay::DEFAULT_WINDOW)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManualSa {
+    pub spi: Spanned<u32>,
+    /// Encryption key; for AEADs the 4-byte salt follows the key.
+    pub key: Spanned<HexSecret>,
+    /// Integrity key, for CBC transforms.
+    pub auth_key: Option<Spanned<HexSecret>>,
+}
+
+/// A value parsed from a string with `FromStr`, with the parser's message
+/// as the error.
+#[derive(Debug, Clone, Copy)]
+pub struct Named<T>(pub T);
+
+impl<'de, T> Deserialize<'de> for Named<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map(Named).map_err(de::Error::custom)
+    }
+}
+
+/// A secret written in hex. The error never repeats the text.
+#[derive(Debug, Clone)]
+pub struct HexSecret(pub SecretBytes);
+
+impl<'de> Deserialize<'de> for HexSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = zeroize::Zeroizing::new(String::deserialize(d)?);
+        SecretBytes::from_hex(&s)
+            .map(HexSecret)
+            .map_err(|e| de::Error::custom(format!("key is not valid hex: {e}")))
+    }
+}

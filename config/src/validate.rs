@@ -1,0 +1,130 @@
+//! Whole-file checks that a single field's parser cannot make.
+
+use crate::error::ConfigError;
+use crate::model::{Config, ManualSa, ManualSection, TunnelSection};
+use esp::{OutboundSa, SaParams};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+/// RFC 4303 §2.1: SPIs 1 to 255 are reserved, and 0 means none.
+const MIN_SPI: u32 = 256;
+
+pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigError> {
+    let err = |offset: usize, reason: String| ConfigError::at(path, text, offset, reason);
+
+    if !(576..=9000).contains(&c.tun.mtu) {
+        return Err(ConfigError::whole_file(
+            path,
+            format!("[tun] mtu {} is outside 576..=9000", c.tun.mtu),
+        ));
+    }
+    if c.tun.name.is_empty() || c.tun.name.len() > 15 {
+        return Err(ConfigError::whole_file(
+            path,
+            "[tun] name must be 1 to 15 characters",
+        ));
+    }
+    if c.tunnels.is_empty() {
+        return Err(ConfigError::whole_file(path, "no [[tunnel]] is configured"));
+    }
+
+    let mut names = BTreeMap::new();
+    let mut inbound_spis = BTreeMap::new();
+    for spanned in &c.tunnels {
+        let t = spanned.get_ref();
+        let at = spanned.span().start;
+        if let Some(prev) = names.insert(t.name.as_str(), at) {
+            let _ = prev;
+            return Err(err(at, format!("tunnel name {:?} is used twice", t.name)));
+        }
+        if t.local.is_ipv4() != t.peer.is_ipv4() {
+            return Err(err(
+                at,
+                format!("tunnel {:?}: local and peer are of different IP families", t.name),
+            ));
+        }
+        if t.routes.is_empty() {
+            return Err(err(at, format!("tunnel {:?}: routes is empty", t.name)));
+        }
+        let Some(m) = &t.manual else {
+            return Err(err(
+                at,
+                format!(
+                    "tunnel {:?} has no [tunnel.manual] keys; IKE is not available yet",
+                    t.name
+                ),
+            ));
+        };
+        check_manual(t, m, &err)?;
+        let spi = m.inbound.spi.get_ref();
+        if let Some(other) = inbound_spis.insert(*spi, t.name.as_str()) {
+            return Err(err(
+                m.inbound.spi.span().start,
+                format!("inbound SPI {spi:#x} is already used by tunnel {other:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_manual(
+    t: &TunnelSection,
+    m: &ManualSection,
+    err: &impl Fn(usize, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let w = *m.replay_window.get_ref();
+    if !(64..=esp::replay::MAX_WINDOW).contains(&w) {
+        return Err(err(
+            m.replay_window.span().start,
+            format!(
+                "replay_window {w} is outside 64..={}",
+                esp::replay::MAX_WINDOW
+            ),
+        ));
+    }
+    for (dir, sa) in [("outbound", &m.outbound), ("inbound", &m.inbound)] {
+        let spi = *sa.spi.get_ref();
+        if spi < MIN_SPI {
+            return Err(err(
+                sa.spi.span().start,
+                format!("{dir} SPI {spi:#x} is reserved (RFC 4303 §2.1); use 0x100 or above"),
+            ));
+        }
+        // Key lengths depend on the transform: let the esp crate judge.
+        if let Err(e) = OutboundSa::new(&sa_params(t, m, sa), Instant::now()) {
+            let place = match e {
+                esp::KeyError::EncryptionKeyLength { .. } => sa.key.span().start,
+                _ => sa
+                    .auth_key
+                    .as_ref()
+                    .map_or(sa.key.span().start, |k| k.span().start),
+            };
+            return Err(err(place, format!("{dir} SA of tunnel {:?}: {e}", t.name)));
+        }
+    }
+    Ok(())
+}
+
+/// The esp parameters of one direction of a manually keyed tunnel.
+pub fn sa_params(_t: &TunnelSection, m: &ManualSection, sa: &ManualSa) -> SaParams {
+    let mut p = SaParams::new(
+        *sa.spi.get_ref(),
+        m.transform.get_ref().0,
+        sa.key.get_ref().0.clone(),
+    );
+    p.integ_key = sa.auth_key.as_ref().map(|k| k.get_ref().0.clone());
+    p.esn = m.esn;
+    p.replay_window = *m.replay_window.get_ref();
+    p
+}
+
+impl ManualSection {
+    pub fn outbound_params(&self, t: &TunnelSection) -> SaParams {
+        sa_params(t, self, &self.outbound)
+    }
+
+    pub fn inbound_params(&self, t: &TunnelSection) -> SaParams {
+        sa_params(t, self, &self.inbound)
+    }
+}
