@@ -320,6 +320,7 @@ impl InboundSa {
             let s = &mut self.stats;
             match reason {
                 DropReason::Malformed | DropReason::UnknownSpi => s.malformed += 1,
+                DropReason::Replay(ReplayError::TooOld) => s.too_old += 1,
                 DropReason::Replay(_) => s.replay += 1,
                 DropReason::IcvFailure => s.icv_failure += 1,
                 DropReason::BadPadding => s.bad_padding += 1,

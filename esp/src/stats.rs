@@ -19,8 +19,10 @@ pub struct InboundStats {
     pub packets: u64,
     /// Inner (plaintext) bytes accepted.
     pub bytes: u64,
-    /// Duplicates and packets left of the window.
+    /// Duplicates (and sequence number zero).
     pub replay: u64,
+    /// Left of the anti-replay window.
+    pub too_old: u64,
     pub icv_failure: u64,
     pub bad_padding: u64,
     /// Too short, misaligned, or a bad inner packet.

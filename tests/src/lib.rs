@@ -36,6 +36,8 @@ pub mod prereq;
 pub mod process;
 pub mod scratch;
 pub mod stats;
+#[allow(missing_docs)]
+pub mod vwand;
 
 pub use capture::{pcap_count, pcap_text, Capture};
 pub use iperf::{

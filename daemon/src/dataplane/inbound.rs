@@ -1,0 +1,170 @@
+//! ESP → TUN: receive a batch from one transport socket, find each packet's
+//! SA, verify and decrypt in place, check the inner packet against the
+//! tunnel's policy, and write it to the TUN.
+
+use super::ip;
+use super::mmsg::{BATCH, UNSPECIFIED};
+use super::transport::{Classified, TransportSocket};
+use crate::droplog::DropLog;
+use crate::status::{self, Board, TransportCounters};
+use esp::{DropReason, InboundSad};
+use ipnet::IpNet;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tun::AsyncTun;
+
+/// Largest datagram the socket can deliver.
+const MAX_DATAGRAM: usize = 65535;
+
+pub struct InTunnel {
+    pub name: String,
+    pub peer: IpAddr,
+    /// RFC 4301 §5.2: inner sources this tunnel may carry.
+    pub routes: Vec<IpNet>,
+    pub policy_drops: u64,
+    pub wrong_peer: u64,
+}
+
+pub struct Inbound {
+    pub socket: Arc<TransportSocket>,
+    pub tun: Arc<AsyncTun>,
+    pub sad: InboundSad,
+    /// SPI → index into `tunnels`.
+    pub by_spi: HashMap<u32, usize>,
+    pub tunnels: Vec<InTunnel>,
+    pub board: Board,
+}
+
+impl Inbound {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let mut slots = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
+        let mut lens = [0usize; BATCH];
+        let mut from = [UNSPECIFIED; BATCH];
+        let mut c = TransportCounters::default();
+        let mut drops = DropLog::new("inbound");
+        let mut publish = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                r = self.socket.recv_batch(&mut slots, &mut lens, &mut from) => match r {
+                    Ok(n) => {
+                        c.datagrams += n as u64;
+                        for i in 0..n {
+                            self.handle(&mut slots[i][..lens[i]], from[i], &mut c, &mut drops);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(socket = %self.socket.label(), error = %e, "receive failed");
+                        break;
+                    }
+                },
+                _ = publish.tick() => self.publish(&c),
+                _ = shutdown.changed() => break,
+            }
+        }
+        self.publish(&c);
+    }
+
+    fn handle(
+        &mut self,
+        datagram: &mut [u8],
+        from: SocketAddr,
+        c: &mut TransportCounters,
+        drops: &mut DropLog,
+    ) {
+        let range = match self.socket.classify(datagram) {
+            Classified::Esp(r) => r,
+            Classified::NatKeepalive => {
+                c.nat_keepalives += 1;
+                return;
+            }
+            Classified::NonEsp => {
+                // IKE arrives here once the IKE issue lands.
+                c.non_esp += 1;
+                return;
+            }
+            Classified::Malformed => {
+                c.malformed += 1;
+                if drops.allow() {
+                    tracing::warn!(%from, len = datagram.len(), "malformed datagram dropped");
+                }
+                return;
+            }
+        };
+        let esp = &mut datagram[range];
+        let (spi, result) = self.sad.decapsulate(esp);
+        let d = match result {
+            Ok(d) => d,
+            Err(reason) => {
+                match reason {
+                    DropReason::UnknownSpi => c.unknown_spi += 1,
+                    DropReason::Malformed if spi == 0 => c.malformed += 1,
+                    _ => {}
+                }
+                if reason != DropReason::Dummy && drops.allow() {
+                    tracing::warn!(%from, spi = format_args!("{spi:#010x}"), %reason, "ESP packet dropped");
+                }
+                return;
+            }
+        };
+        let Some(&t) = self.by_spi.get(&spi) else {
+            return;
+        };
+        let tunnel = &mut self.tunnels[t];
+        if from.ip() != tunnel.peer {
+            tunnel.wrong_peer += 1;
+            if drops.allow() {
+                tracing::warn!(tunnel = %tunnel.name, %from, "authentic ESP from an unexpected address dropped");
+            }
+            return;
+        }
+        let inner = &esp[d.inner];
+        let allowed =
+            ip::source(inner).is_some_and(|src| tunnel.routes.iter().any(|n| n.contains(&src)));
+        if !allowed {
+            tunnel.policy_drops += 1;
+            if drops.allow() {
+                tracing::warn!(tunnel = %tunnel.name, src = ?ip::source(inner), "inner source outside the tunnel's routes dropped");
+            }
+            return;
+        }
+        if let Err(e) = self.tun.get_ref().write_packet(inner) {
+            c.tun_write_errors += 1;
+            if drops.allow() {
+                tracing::warn!(error = %e, "TUN write failed");
+            }
+        }
+    }
+
+    fn publish(&mut self, c: &TransportCounters) {
+        while let Some(ev) = self.sad.poll_event() {
+            tracing::warn!(spi = format_args!("{:#010x}", ev.spi), event = ?ev.kind, "inbound SA lifetime event");
+        }
+        status::update(&self.board, |s| {
+            s.transports.insert(self.socket.label(), c.clone());
+            for sa in self.sad.iter() {
+                let Some(&t) = self.by_spi.get(&sa.spi()) else {
+                    continue;
+                };
+                let tunnel = &self.tunnels[t];
+                let e = s.tunnels.entry(tunnel.name.clone()).or_default();
+                let st = sa.stats();
+                let i = &mut e.inbound;
+                i.spi = format!("{:#010x}", sa.spi());
+                i.packets = st.packets;
+                i.bytes = st.bytes;
+                i.replay = st.replay;
+                i.too_old = st.too_old;
+                i.icv_failure = st.icv_failure;
+                i.bad_padding = st.bad_padding;
+                i.malformed = st.malformed;
+                i.expired = st.expired;
+                i.dummy = st.dummy;
+                i.policy = tunnel.policy_drops;
+                i.wrong_peer = tunnel.wrong_peer;
+            }
+        });
+    }
+}

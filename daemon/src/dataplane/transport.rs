@@ -1,0 +1,210 @@
+//! The two ways ESP travels: raw IP protocol 50, or inside UDP (RFC 3948).
+
+use super::mmsg::{self, Outgoing, BATCH};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+
+/// IANA protocol number of ESP.
+pub const IPPROTO_ESP: i32 = 50;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Raw,
+    Udp { port: u16 },
+}
+
+/// What a received datagram holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Classified {
+    /// An ESP packet at this range of the datagram.
+    Esp(Range<usize>),
+    /// RFC 3948 §2.2 NAT-keepalive (a single 0xFF byte).
+    NatKeepalive,
+    /// RFC 3948 §2.2 non-ESP marker: an IKE message for the IKE daemon.
+    NonEsp,
+    Malformed,
+}
+
+/// One data-plane socket bound to a local address.
+pub struct TransportSocket {
+    kind: Kind,
+    local: IpAddr,
+    io: AsyncFd<Socket>,
+}
+
+impl TransportSocket {
+    pub fn open(kind: Kind, local: IpAddr, buffer: usize) -> io::Result<Self> {
+        let domain = Domain::for_address(SocketAddr::new(local, 0));
+        let (socket, port) = match kind {
+            Kind::Raw => (
+                Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_ESP)))?,
+                0,
+            ),
+            Kind::Udp { port } => {
+                let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
+                s.set_reuse_address(true)?;
+                (s, port)
+            }
+        };
+        socket.set_nonblocking(true)?;
+        socket.bind(&SockAddr::from(SocketAddr::new(local, port)))?;
+        set_buffers(&socket, buffer);
+        // SAFETY: the `Socket` owns its fd and offers no way to close or
+        // replace it while the `AsyncFd` owns the `Socket`, so the fd stays
+        // registered with the same open file description until drop.
+        let io = unsafe {
+            AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE)
+        }?;
+        Ok(Self { kind, local, io })
+    }
+
+    pub fn label(&self) -> String {
+        match self.kind {
+            Kind::Raw => format!("esp {}", self.local),
+            Kind::Udp { port } => format!("udp {}", SocketAddr::new(self.local, port)),
+        }
+    }
+
+    /// Where to send ESP for `peer`.
+    pub fn peer_addr(&self, peer: IpAddr) -> SocketAddr {
+        match self.kind {
+            Kind::Raw => SocketAddr::new(peer, 0),
+            Kind::Udp { port } => SocketAddr::new(peer, port),
+        }
+    }
+
+    /// Finds the ESP packet in a received datagram.
+    pub fn classify(&self, d: &[u8]) -> Classified {
+        match self.kind {
+            Kind::Udp { .. } => classify_udp(d),
+            Kind::Raw if self.local.is_ipv4() => classify_raw_v4(d),
+            // IPv6 raw sockets deliver the payload without the header.
+            Kind::Raw if d.len() >= 8 => Classified::Esp(0..d.len()),
+            Kind::Raw => Classified::Malformed,
+        }
+    }
+
+    /// Waits for datagrams and receives a batch.
+    pub async fn recv_batch(
+        &self,
+        slots: &mut [Vec<u8>],
+        lens: &mut [usize; BATCH],
+        from: &mut [SocketAddr; BATCH],
+    ) -> io::Result<usize> {
+        loop {
+            let mut guard = self.io.readable().await?;
+            match guard.try_io(|fd| mmsg::recv_batch(fd.as_raw_fd(), slots, lens, from)) {
+                Ok(r) => return r,
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Sends every message, waiting when the socket buffer is full.
+    /// Returns the number of messages the kernel refused.
+    pub async fn send_all(&self, mut msgs: &[Outgoing<'_>]) -> u64 {
+        let mut failed = 0;
+        while !msgs.is_empty() {
+            let Ok(mut guard) = self.io.writable().await else {
+                return failed + msgs.len() as u64;
+            };
+            match guard.try_io(|fd| mmsg::send_batch(fd.as_raw_fd(), msgs)) {
+                Ok(Ok(n)) => msgs = &msgs[n..],
+                // A hard error concerns the first message: skip it.
+                Ok(Err(e)) => {
+                    failed += 1;
+                    tracing::debug!(error = %e, to = %msgs[0].to, "send failed");
+                    msgs = &msgs[1..];
+                }
+                Err(_would_block) => continue,
+            }
+        }
+        failed
+    }
+}
+
+/// RFC 3948 §2: an SPI is never zero, so four zero bytes mark IKE.
+fn classify_udp(d: &[u8]) -> Classified {
+    match d {
+        [0xff] => Classified::NatKeepalive,
+        [0, 0, 0, 0, ..] => Classified::NonEsp,
+        _ if d.len() >= 8 => Classified::Esp(0..d.len()),
+        _ => Classified::Malformed,
+    }
+}
+
+/// IPv4 raw sockets deliver the IP header too (raw(7)).
+fn classify_raw_v4(d: &[u8]) -> Classified {
+    let Some(&vihl) = d.first() else {
+        return Classified::Malformed;
+    };
+    let ihl = usize::from(vihl & 0x0f) * 4;
+    if vihl >> 4 != 4 || ihl < 20 || d.len() < ihl + 8 || i32::from(d[9]) != IPPROTO_ESP {
+        return Classified::Malformed;
+    }
+    Classified::Esp(ihl..d.len())
+}
+
+/// Large buffers: the receiving side of a userspace tunnel drops first
+/// (see the test bed notes). SO_RCVBUFFORCE needs CAP_NET_ADMIN, which the
+/// daemon has; otherwise the sysctl-capped SO_RCVBUF is the fallback.
+fn set_buffers(s: &Socket, size: usize) {
+    let v = size.min(i32::MAX as usize) as libc::c_int;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        // SAFETY: `v` is a live c_int and its size is passed; the fd is open.
+        let r = unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                force,
+                (&v as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as u32,
+            )
+        };
+        if r != 0 {
+            // SAFETY: as above.
+            unsafe {
+                libc::setsockopt(
+                    s.as_raw_fd(),
+                    libc::SOL_SOCKET,
+                    plain,
+                    (&v as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as u32,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_classification() {
+        assert_eq!(classify_udp(&[0xff]), Classified::NatKeepalive);
+        assert_eq!(classify_udp(&[0, 0, 0, 0, 1, 2, 3]), Classified::NonEsp);
+        assert_eq!(classify_udp(&[1, 2, 3]), Classified::Malformed);
+        assert_eq!(classify_udp(&[1; 20]), Classified::Esp(0..20));
+    }
+
+    #[test]
+    fn raw_v4_classification() {
+        let mut d = [0u8; 40];
+        d[0] = 0x45;
+        d[9] = 50;
+        assert_eq!(classify_raw_v4(&d), Classified::Esp(20..40));
+        d[9] = 17;
+        assert_eq!(classify_raw_v4(&d), Classified::Malformed);
+        assert_eq!(classify_raw_v4(&[]), Classified::Malformed);
+        assert_eq!(classify_raw_v4(&[0x4f; 30]), Classified::Malformed);
+    }
+}
