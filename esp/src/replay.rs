@@ -60,6 +60,14 @@ impl ReplayWindow {
 
     /// RFC 4303 Appendix A2.1: the 64-bit sequence number a received low
     /// half most likely belongs to.
+    ///
+    /// A2.1 takes any low half left of the window to be from the next 2^32
+    /// subspace. A packet merely reordered past the left edge would then be
+    /// checked with the wrong high bits and fail its ICV, indistinguishable
+    /// from a forgery. Like serial-number arithmetic (RFC 1982), we prefer
+    /// the next subspace only when it is less than 2^31 ahead, i.e. we
+    /// assume fewer than 2^31 consecutive packets are ever lost (A2.1
+    /// assumes fewer than 2^32 - W).
     pub fn infer_esn(&self, seq_lo: u32) -> u64 {
         let w = self.window as u32;
         let tl = self.top as u32;
@@ -67,7 +75,7 @@ impl ReplayWindow {
         let bottom = tl.wrapping_sub(w).wrapping_add(1);
         let seq_hi = if tl >= w - 1 {
             // Case A: the window lies within one 2^32 subspace.
-            if seq_lo >= bottom {
+            if seq_lo >= bottom || tl.wrapping_sub(seq_lo) < 1 << 31 {
                 th
             } else {
                 th.wrapping_add(1)
@@ -171,7 +179,12 @@ mod tests {
         // Case A: within the window or ahead in the same subspace.
         assert_eq!(w.infer_esn(90), (3 << 32) | 90);
         assert_eq!(w.infer_esn(200), (3 << 32) | 200);
-        // Far behind: assumed to be the next subspace.
+        // Left of the window but close: the same subspace, so too old.
+        assert_eq!(w.infer_esn(10), (3 << 32) | 10);
+        assert_eq!(w.check(w.infer_esn(10)), Err(ReplayError::TooOld));
+        // Far behind (more than 2^31): the next subspace.
+        let mut w = ReplayWindow::new(64);
+        w.update((3u64 << 32) | 0xF000_0000).unwrap();
         assert_eq!(w.infer_esn(10), (4 << 32) | 10);
         // Case B: window spans the boundary.
         let mut w = ReplayWindow::new(64);

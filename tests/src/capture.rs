@@ -49,6 +49,9 @@ impl Capture {
             &pcap_s,
             "-U",
             "--immediate-mode",
+            // 64 MiB of kernel buffer: test bursts outrun the default 2 MiB.
+            "-B",
+            "65536",
             "-n",
             "-Z",
             "root",
