@@ -41,7 +41,10 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
         if t.local.is_ipv4() != t.peer.is_ipv4() {
             return Err(err(
                 at,
-                format!("tunnel {:?}: local and peer are of different IP families", t.name),
+                format!(
+                    "tunnel {:?}: local and peer are of different IP families",
+                    t.name
+                ),
             ));
         }
         if t.routes.is_empty() {

@@ -80,7 +80,10 @@ fn exact_messages_with_line_numbers() {
 fn secrets_never_appear_in_errors() {
     let bad = GOOD.replace("1f20212224", "1f2021222z");
     let msg = refuse(&bad);
-    assert!(msg.contains("key is not valid hex: not a hex digit at character 71"), "{msg}");
+    assert!(
+        msg.contains("key is not valid hex: not a hex digit at character 71"),
+        "{msg}"
+    );
     assert!(!msg.contains("0102030405"), "{msg}");
 }
 
@@ -91,29 +94,48 @@ fn cbc_needs_an_integrity_key() {
         .replace("1f20212223", "1f")
         .replace("1f20212224", "1e");
     let msg = refuse(&cbc);
-    assert!(msg.contains("this transform needs an integrity key (auth_key)"), "{msg}");
+    assert!(
+        msg.contains("this transform needs an integrity key (auth_key)"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn duplicate_inbound_spi_is_refused() {
-    let second = GOOD.split("[[tunnel]]").nth(1).unwrap().replace("hub0", "hub1");
+    let second = GOOD
+        .split("[[tunnel]]")
+        .nth(1)
+        .unwrap()
+        .replace("hub0", "hub1");
     let two = format!("{GOOD}\n[[tunnel]]{second}");
     let msg = refuse(&two);
-    assert!(msg.contains("inbound SPI 0x2001 is already used by tunnel \"hub0\""), "{msg}");
+    assert!(
+        msg.contains("inbound SPI 0x2001 is already used by tunnel \"hub0\""),
+        "{msg}"
+    );
 }
 
 #[test]
 fn file_modes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("vwand.toml");
-    std::fs::File::create(&path).unwrap().write_all(GOOD.as_bytes()).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(GOOD.as_bytes())
+        .unwrap();
     let set = |m| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(m)).unwrap();
     set(0o600);
     assert!(config::load(&path).is_ok());
     set(0o644);
     let e = config::load(&path).unwrap_err().to_string();
-    assert!(e.ends_with("the file holds keys, so it must be mode 0600, not 0644"), "{e}");
+    assert!(
+        e.ends_with("the file holds keys, so it must be mode 0600, not 0644"),
+        "{e}"
+    );
     set(0o666);
     let e = config::load(&path).unwrap_err().to_string();
-    assert!(e.contains("refusing a file writable by group or others (mode 0666)"), "{e}");
+    assert!(
+        e.contains("refusing a file writable by group or others (mode 0666)"),
+        "{e}"
+    );
 }
