@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Self-test for the ESP oracles in this directory (esp_oracle.py, tshark_esp.py).
 
-Usage:  python3 tests/oracle/selftest.py     (needs scapy + cryptography; tshark optional)
+Usage:  python3 tests/oracle/selftest.py     (needs scapy + cryptography and tshark)
 
 Checks that:
  1. `esp_oracle.py gen` is deterministic and equals esp/tests/fixtures/scapy_vectors.json;
@@ -104,8 +104,7 @@ def tshark_check(pcap, vecs, outer, extra=()):
 
 def test_tshark(vecs):
     if shutil.which("tshark") is None:
-        print("SKIP: tshark not installed")
-        return
+        sys.exit("FAIL: tshark is not installed (apt-get install tshark)")
     supported = [v for v in vecs if v["alg"] != "chacha20poly1305"]
     plain = [v for v in supported if not v["esn"]]
     with tempfile.TemporaryDirectory() as d:
