@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs every test: unit, known-answer, property, end-to-end in network
+# namespaces (as root), a short fuzz run, and the lints.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "the end-to-end tests create network namespaces: run as root (sudo $0)" >&2
+  exit 1
+fi
+scripts/deps.sh
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo build -p vwand
+export VWAND_BIN="$PWD/target/debug/vwand"
+
+# Unit, known-answer and property tests, in parallel.
+cargo test --workspace --exclude vwand-tests
+# End-to-end tests one at a time: they measure throughput on 2 cores.
+cargo test -p vwand-tests -- --test-threads=1
+
+# Fuzz ESP decapsulation for a bounded time (a crash fails the run).
+scripts/fuzz.sh 60
