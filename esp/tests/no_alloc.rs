@@ -69,7 +69,10 @@ fn ten_thousand_packets_without_allocating() {
             assert!(sad.decapsulate(&mut buf[r.clone()]).1.is_ok());
             assert!(sad.decapsulate(&mut copy[..r.len()]).1.is_err());
             let used = allocations() - before;
-            assert_eq!(used, 0, "{name} esn={esn}: {used} allocations in 10,000 packets");
+            assert_eq!(
+                used, 0,
+                "{name} esn={esn}: {used} allocations in 10,000 packets"
+            );
             assert_eq!(out.stats().packets, 10_001);
         }
     }
