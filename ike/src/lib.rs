@@ -1,1 +1,8 @@
-//! IKEv2 negotiator (RFC 7296), sans-IO. Arrives with the IKE issue.
+//! IKEv2 (RFC 7296), sans-IO.
+//!
+//! - [`wire`]: messages and payloads as bytes (RFC 7296 §3);
+//! - [`crypto`]: PRFs, key derivation, Diffie-Hellman groups and the SK
+//!   payload's protection, behind an injectable provider.
+
+pub mod crypto;
+pub mod wire;

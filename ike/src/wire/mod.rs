@@ -1,0 +1,1 @@
+//! IKEv2 wire format (RFC 7296 §3).
