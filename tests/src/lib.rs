@@ -36,6 +36,7 @@ pub mod prereq;
 pub mod process;
 pub mod scratch;
 pub mod stats;
+pub mod strongswan;
 #[allow(missing_docs)]
 pub mod vwand;
 
@@ -51,3 +52,4 @@ pub use prereq::{require_netns_env, require_root, require_tools, workspace_bin, 
 pub use process::{run_with_timeout, ChildGuard, TimedOut};
 pub use scratch::{scratch_dir, ScratchDir};
 pub use stats::{link_stats, netns_nstat, LinkStats};
+pub use strongswan::{HubOptions, StrongswanHub};
