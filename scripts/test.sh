@@ -15,10 +15,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build -p vwand
 export VWAND_BIN="$PWD/target/debug/vwand"
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 # Unit, known-answer and property tests, in parallel.
-cargo test --workspace --exclude vwand-tests
+cargo test --workspace --exclude vwand-tests 2>&1 | tee -a "$log"
 # End-to-end tests one at a time: they measure throughput on 2 cores.
-cargo test -p vwand-tests -- --test-threads=1
+cargo test -p vwand-tests -- --test-threads=1 2>&1 | tee -a "$log"
 
 # Fuzz ESP decapsulation for a bounded time (a crash fails the run).
 scripts/fuzz.sh 60
+
+# One closing line for the whole run.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
