@@ -26,4 +26,4 @@ cargo test -p vwand-tests -- --test-threads=1 2>&1 | tee -a "$log"
 scripts/fuzz.sh 60
 
 # One closing line for the whole run.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
