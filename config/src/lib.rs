@@ -6,13 +6,15 @@
 //! same [`load`], so what `check` accepts is what the daemon runs.
 
 mod error;
+mod ike;
 mod model;
 mod validate;
 
 pub use error::ConfigError;
+pub use ike::IkeSettings;
 pub use model::{
-    Config, DaemonSection, HexSecret, ManualSa, ManualSection, Named, Transport, TunSection,
-    TunnelSection,
+    Config, DaemonSection, HexSecret, IkeSection, ManualSa, ManualSection, Named, TextSecret,
+    Transport, TunSection, TunnelSection,
 };
 
 use std::os::unix::fs::PermissionsExt;
@@ -57,6 +59,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
 impl Config {
     pub fn has_secrets(&self) -> bool {
-        self.tunnels.iter().any(|t| t.get_ref().manual.is_some())
+        self.tunnels
+            .iter()
+            .any(|t| t.get_ref().manual.is_some() || t.get_ref().ike.is_some())
     }
 }

@@ -92,6 +92,84 @@ pub struct TunnelSection {
     pub routes: Vec<IpNet>,
     /// RFC 4301 §4.5 manual keying.
     pub manual: Option<ManualSection>,
+    /// IKEv2 keying: the usual way.
+    pub ike: Option<IkeSection>,
+}
+
+/// IKEv2 (RFC 7296) with a pre-shared key. ESP goes raw unless a NAT is
+/// detected or the tunnel's transport is "udp", which forces
+/// encapsulation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IkeSection {
+    /// The pre-shared key, as Azure's VPN configuration prints it.
+    pub psk: Spanned<TextSecret>,
+    /// Our ID: an IP address or an FQDN; defaults to `local`.
+    pub local_id: Option<Spanned<String>>,
+    /// The peer's ID; defaults to `peer`.
+    pub remote_id: Option<Spanned<String>>,
+    /// IKE proposals in strongSwan syntax, preferred first.
+    #[serde(default = "default_ike_proposals")]
+    pub proposals: Vec<Spanned<String>>,
+    /// ESP proposals in strongSwan syntax, preferred first.
+    #[serde(default = "default_esp_proposals")]
+    pub esp_proposals: Vec<Spanned<String>>,
+    /// Allow MODP-1024 (Azure's default policy). Logged as a warning.
+    #[serde(default)]
+    pub allow_legacy: bool,
+    /// Start the IKE SA (and restart it when it fails); otherwise wait for
+    /// the peer.
+    #[serde(default = "yes")]
+    pub initiate: bool,
+    /// Liveness check after this many idle seconds (0: off).
+    #[serde(default = "default_dpd")]
+    pub dpd_seconds: u64,
+    /// First retransmission after this many milliseconds, doubling, at
+    /// most `retransmits` times: a dead peer is noticed within their sum.
+    #[serde(default = "default_retransmit_ms")]
+    pub retransmit_ms: u64,
+    #[serde(default = "default_retransmits")]
+    pub retransmits: u32,
+    #[serde(default = "default_replay_window")]
+    pub replay_window: Spanned<u32>,
+}
+
+fn default_ike_proposals() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "aes256gcm16-prfsha384-ecp384".into())]
+}
+
+fn default_esp_proposals() -> Vec<Spanned<String>> {
+    vec![Spanned::new(0..0, "aes256gcm16".into())]
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_dpd() -> u64 {
+    10
+}
+
+fn default_retransmit_ms() -> u64 {
+    1000
+}
+
+fn default_retransmits() -> u32 {
+    3
+}
+
+/// A secret written as text (a PSK). The error never repeats it.
+#[derive(Debug, Clone)]
+pub struct TextSecret(pub SecretBytes);
+
+impl<'de> Deserialize<'de> for TextSecret {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = zeroize::Zeroizing::new(String::deserialize(d)?);
+        if s.is_empty() {
+            return Err(de::Error::custom("the pre-shared key is empty"));
+        }
+        Ok(TextSecret(SecretBytes::new(s.as_bytes().to_vec())))
+    }
 }
 
 fn default_udp_port() -> u16 {

@@ -50,22 +50,36 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
         if t.routes.is_empty() {
             return Err(err(at, format!("tunnel {:?}: routes is empty", t.name)));
         }
-        let Some(m) = &t.manual else {
-            return Err(err(
-                at,
-                format!(
-                    "tunnel {:?} has no [tunnel.manual] keys; IKE is not available yet",
-                    t.name
-                ),
-            ));
-        };
-        check_manual(t, m, &err)?;
-        let spi = m.inbound.spi.get_ref();
-        if let Some(other) = inbound_spis.insert(*spi, t.name.as_str()) {
-            return Err(err(
-                m.inbound.spi.span().start,
-                format!("inbound SPI {spi:#x} is already used by tunnel {other:?}"),
-            ));
+        match (&t.manual, &t.ike) {
+            (Some(m), None) => {
+                check_manual(t, m, &err)?;
+                let spi = m.inbound.spi.get_ref();
+                if let Some(other) = inbound_spis.insert(*spi, t.name.as_str()) {
+                    return Err(err(
+                        m.inbound.spi.span().start,
+                        format!("inbound SPI {spi:#x} is already used by tunnel {other:?}"),
+                    ));
+                }
+            }
+            (None, Some(i)) => crate::ike::check(t, at, i, &err)?,
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    at,
+                    format!(
+                        "tunnel {:?} has both [tunnel.manual] and [tunnel.ike]; pick one",
+                        t.name
+                    ),
+                ))
+            }
+            (None, None) => {
+                return Err(err(
+                    at,
+                    format!(
+                        "tunnel {:?} needs [tunnel.ike] (or [tunnel.manual] keys)",
+                        t.name
+                    ),
+                ))
+            }
         }
     }
     Ok(())

@@ -1,13 +1,15 @@
 //! Daemon start-up, signal handling and shutdown.
 
+use crate::control::Control;
 use crate::dataplane::fib::Fib;
-use crate::dataplane::inbound::{InTunnel, Inbound};
-use crate::dataplane::outbound::{OutTunnel, Outbound};
+use crate::dataplane::inbound::{IkeDatagram, InCommand, InTunnel, Inbound};
+use crate::dataplane::outbound::{OutCommand, OutTunnel, Outbound};
 use crate::dataplane::transport::{Kind, TransportSocket};
 use crate::notify::notify;
 use crate::status;
 use config::{Config, Transport};
 use esp::{InboundSa, InboundSad, OutboundSa};
+use ike::sa::NAT_T_PORT;
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 use std::net::IpAddr;
@@ -15,10 +17,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tun::{AsyncTun, Netlink, Tun, TunOptions};
 
-type BoxError = Box<dyn Error + Send + Sync>;
+pub type BoxError = Box<dyn Error + Send + Sync>;
 
 pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     let cfg = config::load(config_path)?;
@@ -41,7 +43,15 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     }
     let tun = Arc::new(AsyncTun::new(tun)?);
     let board = status::new_board();
-    let (outbound, inbounds) = build_dataplane(&cfg, &tun, &board)?;
+    let dp = build_dataplane(&cfg, &tun, &board)?;
+    let control = Control::new(&cfg, &dp, board.clone()).await?;
+    let Dataplane {
+        outbound,
+        inbounds,
+        ike_rx,
+        ..
+    } = dp;
+    let control = control.attach(ike_rx);
 
     let listener = status::bind(&cfg.daemon.status_socket).map_err(|e| {
         format!(
@@ -56,6 +66,10 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     for i in inbounds {
         tasks.push(tokio::spawn(i.run(stop_rx.clone())));
     }
+    // The control plane stops first: it sends DELETEs through the sockets
+    // while the data plane still runs.
+    let (ctl_stop_tx, ctl_stop_rx) = watch::channel(false);
+    let control_task = tokio::spawn(control.run(ctl_stop_rx));
     tracing::info!(tun = %tun_name, tunnels = cfg.tunnels.len(), "vwand running");
     notify("READY=1");
 
@@ -71,6 +85,13 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     }
     tracing::info!("shutting down");
     notify("STOPPING=1");
+    let _ = ctl_stop_tx.send(true);
+    if tokio::time::timeout(Duration::from_secs(3), control_task)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the control plane did not stop in time");
+    }
     let _ = stop_tx.send(true);
     for t in tasks {
         if tokio::time::timeout(Duration::from_secs(5), t)
@@ -99,45 +120,88 @@ fn reload(path: &Path) {
     }
 }
 
+/// The data plane's tasks, and what the control plane needs to steer them.
+pub struct Dataplane {
+    pub outbound: Outbound,
+    pub inbounds: Vec<Inbound>,
+    pub sockets: Vec<Arc<TransportSocket>>,
+    /// Per socket, the command channel of its inbound task.
+    pub in_commands: Vec<mpsc::Sender<InCommand>>,
+    pub out_commands: mpsc::Sender<OutCommand>,
+    pub ike_tx: mpsc::Sender<IkeDatagram>,
+    pub ike_rx: mpsc::Receiver<IkeDatagram>,
+}
+
+fn socket_for(
+    kind: Kind,
+    local: IpAddr,
+    cfg: &Config,
+    index: &mut BTreeMap<(Kind, IpAddr), usize>,
+    sockets: &mut Vec<Arc<TransportSocket>>,
+) -> Result<usize, BoxError> {
+    if let Some(&s) = index.get(&(kind, local)) {
+        return Ok(s);
+    }
+    let sock = TransportSocket::open(kind, local, cfg.daemon.socket_buffer)
+        .map_err(|e| format!("cannot open {kind:?} socket on {local}: {e}"))?;
+    sockets.push(Arc::new(sock));
+    index.insert((kind, local), sockets.len() - 1);
+    Ok(sockets.len() - 1)
+}
+
 fn build_dataplane(
     cfg: &Config,
     tun: &Arc<AsyncTun>,
     board: &status::Board,
-) -> Result<(Outbound, Vec<Inbound>), BoxError> {
+) -> Result<Dataplane, BoxError> {
     let now = Instant::now();
     let mut socket_index: BTreeMap<(Kind, IpAddr), usize> = BTreeMap::new();
     let mut sockets = Vec::new();
     let mut out_tunnels = Vec::new();
     let mut fib = Vec::new();
-    let mut per_socket: Vec<(InboundSad, HashMap<u32, usize>, Vec<InTunnel>)> = Vec::new();
+    let mut in_tunnels = Vec::new();
+    let mut manual_inbound: Vec<(usize, usize, InboundSa)> = Vec::new();
 
     for (ti, spanned) in cfg.tunnels.iter().enumerate() {
         let t = spanned.get_ref();
-        let Some(m) = &t.manual else {
-            return Err(format!("tunnel {} has no keys", t.name).into());
-        };
         let kind = match t.transport {
             Transport::Raw => Kind::Raw,
             Transport::Udp => Kind::Udp { port: t.udp_port },
         };
-        let s = match socket_index.get(&(kind, t.local)) {
-            Some(&s) => s,
-            None => {
-                let sock = TransportSocket::open(kind, t.local, cfg.daemon.socket_buffer).map_err(
-                    |e| {
-                        format!(
-                            "tunnel {}: cannot open {kind:?} socket on {}: {e}",
-                            t.name, t.local
-                        )
-                    },
-                )?;
-                sockets.push(Arc::new(sock));
-                per_socket.push((InboundSad::new(), HashMap::new(), Vec::new()));
-                socket_index.insert((kind, t.local), sockets.len() - 1);
-                sockets.len() - 1
-            }
+        let s = socket_for(kind, t.local, cfg, &mut socket_index, &mut sockets)
+            .map_err(|e| format!("tunnel {}: {e}", t.name))?;
+        let mut entry = status::TunnelStatus {
+            peer: t.peer.to_string(),
+            transport: sockets[s].label(),
+            ..Default::default()
         };
-        let sa = OutboundSa::new(&m.outbound_params(t), now)?;
+        let sa = match (&t.manual, &t.ike) {
+            (Some(m), _) => {
+                let inbound = InboundSa::new(&m.inbound_params(t), now)?;
+                manual_inbound.push((s, ti, inbound));
+                entry.transform = m.transform.get_ref().0.to_string();
+                entry.esn = m.esn;
+                tracing::info!(tunnel = %t.name, peer = %t.peer, transport = %sockets[s].label(),
+                    transform = %m.transform.get_ref().0, esn = m.esn, "manual SA pair installed");
+                Some(OutboundSa::new(&m.outbound_params(t), now)?)
+            }
+            (None, Some(_)) => {
+                // IKE floats to UDP 4500 when it sees a NAT.
+                socket_for(
+                    Kind::Udp { port: NAT_T_PORT },
+                    t.local,
+                    cfg,
+                    &mut socket_index,
+                    &mut sockets,
+                )?;
+                entry.ike = Some(status::IkeStatus {
+                    state: "connecting".into(),
+                    ..Default::default()
+                });
+                None
+            }
+            (None, None) => return Err(format!("tunnel {} has no keys", t.name).into()),
+        };
         out_tunnels.push(OutTunnel {
             name: t.name.clone(),
             sa,
@@ -145,13 +209,7 @@ fn build_dataplane(
             dest: sockets[s].peer_addr(t.peer),
         });
         fib.extend(t.routes.iter().map(|r| (*r, ti)));
-
-        let (sad, by_spi, tunnels) = &mut per_socket[s];
-        let inbound = InboundSa::new(&m.inbound_params(t), now)?;
-        by_spi.insert(inbound.spi(), tunnels.len());
-        sad.insert(inbound)
-            .map_err(|d| format!("inbound SPI {:#x} used twice", d.0))?;
-        tunnels.push(InTunnel {
+        in_tunnels.push(InTunnel {
             name: t.name.clone(),
             peer: t.peer,
             routes: t.routes.clone(),
@@ -159,39 +217,55 @@ fn build_dataplane(
             wrong_peer: 0,
         });
         status::update(board, |st| {
-            st.tunnels.insert(
-                t.name.clone(),
-                status::TunnelStatus {
-                    peer: t.peer.to_string(),
-                    transport: sockets[s].label(),
-                    transform: m.transform.get_ref().0.to_string(),
-                    esn: m.esn,
-                    ..Default::default()
-                },
-            );
+            st.tunnels.insert(t.name.clone(), entry);
         });
-        tracing::info!(tunnel = %t.name, peer = %t.peer, transport = %sockets[s].label(),
-            transform = %m.transform.get_ref().0, esn = m.esn, "manual SA pair installed");
     }
 
-    let inbounds = per_socket
-        .into_iter()
-        .zip(&sockets)
-        .map(|((sad, by_spi, tunnels), socket)| Inbound {
+    let (ike_tx, ike_rx) = mpsc::channel(256);
+    let mut inbounds = Vec::new();
+    let mut in_commands = Vec::new();
+    for (si, socket) in sockets.iter().enumerate() {
+        let mut sad = InboundSad::new();
+        let mut by_spi = HashMap::new();
+        for (s, ti, sa) in std::mem::take(&mut manual_inbound) {
+            if s == si {
+                by_spi.insert(sa.spi(), ti);
+                sad.insert(sa)
+                    .map_err(|d| format!("inbound SPI {:#x} used twice", d.0))?;
+            } else {
+                manual_inbound.push((s, ti, sa));
+            }
+        }
+        let (tx, rx) = mpsc::channel(64);
+        in_commands.push(tx);
+        let is_nat_t = socket.kind() == (Kind::Udp { port: NAT_T_PORT });
+        inbounds.push(Inbound {
             socket: socket.clone(),
             tun: tun.clone(),
             sad,
             by_spi,
-            tunnels,
+            tunnels: in_tunnels.clone(),
             board: board.clone(),
-        })
-        .collect();
+            commands: rx,
+            ike: is_nat_t.then(|| ike_tx.clone()),
+        });
+    }
+    let (out_tx, out_rx) = mpsc::channel(64);
     let outbound = Outbound {
         tun: tun.clone(),
-        sockets,
+        sockets: sockets.clone(),
         tunnels: out_tunnels,
         fib: Fib::new(fib),
         board: board.clone(),
+        commands: out_rx,
     };
-    Ok((outbound, inbounds))
+    Ok(Dataplane {
+        outbound,
+        inbounds,
+        sockets,
+        in_commands,
+        out_commands: out_tx,
+        ike_tx,
+        ike_rx,
+    })
 }

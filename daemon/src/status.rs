@@ -48,6 +48,22 @@ pub struct TunnelStatus {
     pub esn: bool,
     pub outbound: OutboundCounters,
     pub inbound: InboundCounters,
+    /// For IKE-keyed tunnels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ike: Option<IkeStatus>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IkeStatus {
+    /// "connecting", "established" or "down".
+    pub state: String,
+    pub spi_i: String,
+    pub spi_r: String,
+    pub suite: String,
+    pub nat: bool,
+    pub encap: bool,
+    pub last_error: String,
+    pub established_count: u64,
 }
 
 /// Per transport socket: what arrived that no SA claimed.
@@ -58,6 +74,8 @@ pub struct TransportCounters {
     pub malformed: u64,
     pub non_esp: u64,
     pub nat_keepalives: u64,
+    /// IKE messages handed to the control plane (UDP 4500).
+    pub ike_forwarded: u64,
     pub tun_write_errors: u64,
 }
 
@@ -68,6 +86,8 @@ pub struct TunCounters {
     pub no_route: u64,
     pub malformed: u64,
     pub refused: u64,
+    /// The tunnel has no SA yet (IKE not established).
+    pub no_sa: u64,
     pub send_errors: u64,
 }
 

@@ -5,4 +5,5 @@
 //!   payload's protection, behind an injectable provider.
 
 pub mod crypto;
+pub mod sa;
 pub mod wire;

@@ -7,18 +7,19 @@ use super::mmsg::{BATCH, UNSPECIFIED};
 use super::transport::{Classified, TransportSocket};
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TransportCounters};
-use esp::{DropReason, InboundSad};
+use esp::{DropReason, InboundSa, InboundSad};
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tun::AsyncTun;
 
 /// Largest datagram the socket can deliver.
 const MAX_DATAGRAM: usize = 65535;
 
+#[derive(Clone)]
 pub struct InTunnel {
     pub name: String,
     pub peer: IpAddr,
@@ -28,14 +29,31 @@ pub struct InTunnel {
     pub wrong_peer: u64,
 }
 
+/// From the control plane.
+pub enum InCommand {
+    Install { tunnel: usize, sa: Box<InboundSa> },
+    Remove { spi: u32 },
+}
+
+/// An IKE message that arrived on UDP 4500, marker stripped.
+pub struct IkeDatagram {
+    pub local: SocketAddr,
+    pub from: SocketAddr,
+    pub data: Vec<u8>,
+}
+
 pub struct Inbound {
     pub socket: Arc<TransportSocket>,
     pub tun: Arc<AsyncTun>,
     pub sad: InboundSad,
     /// SPI → index into `tunnels`.
     pub by_spi: HashMap<u32, usize>,
+    /// Every tunnel, by the daemon's tunnel index.
     pub tunnels: Vec<InTunnel>,
     pub board: Board,
+    pub commands: mpsc::Receiver<InCommand>,
+    /// Where IKE messages on this socket go (UDP 4500 only).
+    pub ike: Option<mpsc::Sender<IkeDatagram>>,
 }
 
 impl Inbound {
@@ -60,6 +78,7 @@ impl Inbound {
                         break;
                     }
                 },
+                Some(cmd) = self.commands.recv() => self.command(cmd),
                 _ = publish.tick() => self.publish(&c),
                 _ = shutdown.changed() => break,
             }
@@ -81,8 +100,17 @@ impl Inbound {
                 return;
             }
             Classified::NonEsp => {
-                // IKE arrives here once the IKE issue lands.
                 c.non_esp += 1;
+                if let (Some(tx), Some(ike)) = (&self.ike, datagram.get(4..)) {
+                    let msg = IkeDatagram {
+                        local: self.socket.local_addr(),
+                        from,
+                        data: ike.to_vec(),
+                    };
+                    if tx.try_send(msg).is_ok() {
+                        c.ike_forwarded += 1;
+                    }
+                }
                 return;
             }
             Classified::Malformed => {
@@ -134,6 +162,24 @@ impl Inbound {
             c.tun_write_errors += 1;
             if drops.allow() {
                 tracing::warn!(error = %e, "TUN write failed");
+            }
+        }
+    }
+
+    fn command(&mut self, cmd: InCommand) {
+        match cmd {
+            InCommand::Install { tunnel, sa } => {
+                let spi = sa.spi();
+                if self.sad.insert(*sa).is_ok() {
+                    self.by_spi.insert(spi, tunnel);
+                    tracing::info!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SA installed");
+                }
+            }
+            InCommand::Remove { spi } => {
+                if self.sad.remove(spi).is_some() {
+                    self.by_spi.remove(&spi);
+                    tracing::info!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SA removed");
+                }
             }
         }
     }

@@ -11,7 +11,7 @@ use esp::{EncapError, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tun::AsyncTun;
 
 /// Largest packet a TUN read returns (without GSO).
@@ -19,9 +19,26 @@ const MAX_PACKET: usize = 65535;
 
 pub struct OutTunnel {
     pub name: String,
-    pub sa: OutboundSa,
+    /// `None` until IKE installs an SA: packets are dropped as `no_sa`.
+    pub sa: Option<OutboundSa>,
     pub socket: usize,
     pub dest: SocketAddr,
+}
+
+/// From the control plane. Installing replaces the tunnel's SA, so traffic
+/// switches to a new SA at once (make-before-break: the peer's inbound SA
+/// was installed first).
+pub enum OutCommand {
+    Install {
+        tunnel: usize,
+        sa: Box<OutboundSa>,
+        socket: usize,
+        dest: SocketAddr,
+    },
+    Remove {
+        tunnel: usize,
+        spi: u32,
+    },
 }
 
 pub struct Outbound {
@@ -30,6 +47,7 @@ pub struct Outbound {
     pub tunnels: Vec<OutTunnel>,
     pub fib: Fib,
     pub board: Board,
+    pub commands: mpsc::Receiver<OutCommand>,
 }
 
 struct Done {
@@ -62,6 +80,7 @@ impl Outbound {
                         break;
                     }
                 },
+                Some(cmd) = self.commands.recv() => self.command(cmd),
                 _ = publish.tick() => self.publish(&counters),
                 _ = shutdown.changed() => break,
             }
@@ -92,7 +111,11 @@ impl Outbound {
                 continue;
             };
             let tunnel = &mut self.tunnels[t];
-            match tunnel.sa.encapsulate(&mut slots[i], payload, nh) {
+            let Some(sa) = tunnel.sa.as_mut() else {
+                c.no_sa += 1;
+                continue;
+            };
+            match sa.encapsulate(&mut slots[i], payload, nh) {
                 Ok(r) => done.push(Done {
                     slot: i,
                     start: r.start,
@@ -130,11 +153,38 @@ impl Outbound {
         }
     }
 
+    fn command(&mut self, cmd: OutCommand) {
+        match cmd {
+            OutCommand::Install {
+                tunnel,
+                sa,
+                socket,
+                dest,
+            } => {
+                if let Some(t) = self.tunnels.get_mut(tunnel) {
+                    tracing::info!(tunnel = %t.name, spi = format_args!("{:#010x}", sa.spi()), %dest, "outbound SA installed");
+                    t.sa = Some(*sa);
+                    t.socket = socket;
+                    t.dest = dest;
+                }
+            }
+            OutCommand::Remove { tunnel, spi } => {
+                if let Some(t) = self.tunnels.get_mut(tunnel) {
+                    if t.sa.as_ref().is_some_and(|s| s.spi() == spi) {
+                        tracing::info!(tunnel = %t.name, spi = format_args!("{spi:#010x}"), "outbound SA removed");
+                        t.sa = None;
+                    }
+                }
+            }
+        }
+    }
+
     fn drain_events(&mut self) {
         for t in &mut self.tunnels {
-            while let Some(ev) = t.sa.poll_event() {
+            let Some(sa) = t.sa.as_mut() else { continue };
+            while let Some(ev) = sa.poll_event() {
                 tracing::warn!(tunnel = %t.name, spi = format_args!("{:#010x}", ev.spi), event = ?ev.kind,
-                    "outbound SA needs a rekey; manual keys must be replaced by hand");
+                    "outbound SA needs a rekey");
             }
         }
     }
@@ -144,12 +194,16 @@ impl Outbound {
             s.tun = c.clone();
             for t in &self.tunnels {
                 let e = s.tunnels.entry(t.name.clone()).or_default();
-                let st = t.sa.stats();
-                e.outbound.spi = format!("{:#010x}", t.sa.spi());
+                let Some(sa) = &t.sa else {
+                    e.outbound = Default::default();
+                    continue;
+                };
+                let st = sa.stats();
+                e.outbound.spi = format!("{:#010x}", sa.spi());
                 e.outbound.packets = st.packets;
                 e.outbound.bytes = st.bytes;
                 e.outbound.refused = st.refused;
-                e.outbound.last_seq = t.sa.last_seq();
+                e.outbound.last_seq = sa.last_seq();
             }
         });
     }

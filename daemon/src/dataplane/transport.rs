@@ -63,6 +63,17 @@ impl TransportSocket {
         Ok(Self { kind, local, io })
     }
 
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        match self.kind {
+            Kind::Raw => SocketAddr::new(self.local, 0),
+            Kind::Udp { port } => SocketAddr::new(self.local, port),
+        }
+    }
+
     pub fn label(&self) -> String {
         match self.kind {
             Kind::Raw => format!("esp {}", self.local),

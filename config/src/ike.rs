@@ -1,0 +1,127 @@
+//! The `[tunnel.ike]` section: checked here, turned into the IKE crate's
+//! configuration for the daemon.
+
+use crate::error::ConfigError;
+use crate::model::{IkeSection, Transport, TunnelSection};
+use ike::crypto::{EspProposal, IkeProposal, LegacyGroups};
+use ike::sa::{selectors, IkeConfig, RetransmitConfig};
+use ike::wire::Identification;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// What the daemon needs to run one IKE tunnel.
+pub struct IkeSettings {
+    pub config: IkeConfig,
+    pub initiate: bool,
+    pub legacy: bool,
+}
+
+fn identity(text: &str) -> Identification {
+    match text.parse::<IpAddr>() {
+        Ok(ip) => Identification::ip(ip),
+        Err(_) => Identification::fqdn(text),
+    }
+}
+
+fn legacy(i: &IkeSection) -> LegacyGroups {
+    if i.allow_legacy {
+        LegacyGroups::Allow
+    } else {
+        LegacyGroups::Refuse
+    }
+}
+
+pub(crate) fn check(
+    t: &TunnelSection,
+    at: usize,
+    i: &IkeSection,
+    err: &impl Fn(usize, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    if i.proposals.is_empty() || i.esp_proposals.is_empty() {
+        return Err(err(
+            at,
+            format!(
+                "tunnel {:?}: proposals and esp_proposals may not be empty",
+                t.name
+            ),
+        ));
+    }
+    for p in &i.proposals {
+        IkeProposal::parse(p.get_ref(), legacy(i))
+            .map_err(|e| err(p.span().start, e.to_string()))?;
+    }
+    for p in &i.esp_proposals {
+        EspProposal::parse(p.get_ref(), legacy(i))
+            .map_err(|e| err(p.span().start, e.to_string()))?;
+    }
+    let w = *i.replay_window.get_ref();
+    if !(64..=esp::replay::MAX_WINDOW).contains(&w) {
+        return Err(err(
+            i.replay_window.span().start,
+            format!(
+                "replay_window {w} is outside 64..={}",
+                esp::replay::MAX_WINDOW
+            ),
+        ));
+    }
+    if i.retransmit_ms == 0 || i.retransmits > 10 {
+        return Err(err(
+            at,
+            format!(
+                "tunnel {:?}: retransmit_ms must be > 0 and retransmits <= 10",
+                t.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl TunnelSection {
+    /// The IKE configuration of a tunnel with `[tunnel.ike]` (validated by
+    /// `load`, so parsing cannot fail here; a failure yields `None`).
+    pub fn ike_settings(&self) -> Option<IkeSettings> {
+        let i = self.ike.as_ref()?;
+        let ike_proposals = i
+            .proposals
+            .iter()
+            .map(|p| IkeProposal::parse(p.get_ref(), legacy(i)).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let esp_proposals = i
+            .esp_proposals
+            .iter()
+            .map(|p| EspProposal::parse(p.get_ref(), legacy(i)).ok())
+            .collect::<Option<Vec<_>>>()?;
+        let local_id = i
+            .local_id
+            .as_ref()
+            .map_or_else(|| Identification::ip(self.local), |s| identity(s.get_ref()));
+        let remote_id = i
+            .remote_id
+            .as_ref()
+            .map_or_else(|| Identification::ip(self.peer), |s| identity(s.get_ref()));
+        let config = IkeConfig {
+            local_id,
+            remote_id: Some(remote_id),
+            psk: i.psk.get_ref().0.clone(),
+            ike_proposals,
+            esp_proposals,
+            // Route-based, as Azure expects; the routes decide what enters.
+            local_ts: vec![selectors::any_v4()],
+            remote_ts: vec![selectors::any_v4()],
+            retransmit: RetransmitConfig {
+                initial: Duration::from_millis(i.retransmit_ms),
+                factor_percent: 200,
+                max_interval: Duration::from_millis(i.retransmit_ms.saturating_mul(8)),
+                retransmits: i.retransmits,
+            },
+            dpd_interval: (i.dpd_seconds > 0).then(|| Duration::from_secs(i.dpd_seconds)),
+            force_encap: self.transport == Transport::Udp,
+            replay_window: *i.replay_window.get_ref(),
+        };
+        Some(IkeSettings {
+            config,
+            initiate: i.initiate,
+            legacy: i.allow_legacy,
+        })
+    }
+}

@@ -1,0 +1,278 @@
+//! IKE_AUTH (RFC 7296 §1.2) with pre-shared keys (§2.15), creating the
+//! first Child SA (§1.3, §2.17).
+//!
+//! ```text
+//! Initiator                         Responder
+//! HDR, SK {IDi, AUTH, SAi2, TSi, TSr, N(INITIAL_CONTACT)}  -->
+//!                              <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
+//! ```
+
+use super::ike_sa::{IkeSa, Pending};
+use super::negotiate::{accepted_esp, esp_answer, esp_sa_payload, select_esp, EspChoice};
+use super::selectors::narrow;
+use super::types::{ChildSa, DownReason, Event};
+use crate::crypto::{psk_auth, verify_psk_auth, ChildKeys, EspKeys};
+use crate::wire::{
+    Auth, AuthMethod, ExchangeType, Identification, Notify, NotifyType, Payload, TrafficSelector,
+    TrafficSelectors,
+};
+use esp::SaParams;
+use std::time::Instant;
+
+/// §3.5: the ID payload's body after the generic header, which AUTH covers.
+fn id_body(id: &Identification) -> Vec<u8> {
+    let mut b = vec![id.id_type.value(), 0, 0, 0];
+    b.extend_from_slice(&id.data);
+    b
+}
+
+fn sa_params(spi: u32, c: EspChoice, keys: EspKeys, window: u32) -> SaParams {
+    let mut p = SaParams::new(spi, c.transform, keys.encryption);
+    p.integ_key = keys.integrity;
+    p.esn = c.esn;
+    p.replay_window = window;
+    p
+}
+
+/// The parts of an IKE_AUTH message we use.
+#[derive(Default)]
+struct AuthPayloads<'a> {
+    id: Option<&'a Identification>,
+    auth: Option<&'a Auth>,
+    sa: Option<&'a crate::wire::Sa>,
+    tsi: Option<&'a TrafficSelectors>,
+    tsr: Option<&'a TrafficSelectors>,
+    error: Option<NotifyType>,
+}
+
+fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
+    let mut a = AuthPayloads::default();
+    for p in payloads {
+        match p {
+            Payload::IdI(id) | Payload::IdR(id) => a.id = Some(id),
+            Payload::Auth(x) => a.auth = Some(x),
+            Payload::Sa(s) => a.sa = Some(s),
+            Payload::TsI(t) => a.tsi = Some(t),
+            Payload::TsR(t) => a.tsr = Some(t),
+            Payload::Notify(n) if n.notify_type.is_error() => a.error = Some(n.notify_type),
+            _ => {}
+        }
+    }
+    a
+}
+
+impl IkeSa {
+    fn new_child_spi(&mut self) -> Option<u32> {
+        let mut b = [0u8; 4];
+        self.rng.fill(&mut b).ok()?;
+        // SPIs below 256 are reserved (RFC 4303 §2.1).
+        Some(u32::from_be_bytes(b).max(0x100))
+    }
+
+    fn expected_peer(&self, id: &Identification) -> bool {
+        self.cfg
+            .remote_id
+            .as_ref()
+            .is_none_or(|want| want.id_type == id.id_type && want.data == id.data)
+    }
+
+    pub(super) fn send_auth_request(&mut self, now: Instant) {
+        let spi = self.new_child_spi();
+        let (Some(keys), Some(spi)) = (self.keys.as_ref(), spi) else {
+            return self.down(DownReason::Protocol("no keys"));
+        };
+        let id = self.cfg.local_id.clone();
+        let octets = keys.initiator_signed_octets(&self.init_request, &self.nr, &id_body(&id));
+        let auth = psk_auth(keys.suite().prf(), &self.cfg.psk, &octets);
+        self.child_spi = spi;
+        let payloads = vec![
+            Payload::IdI(id),
+            Payload::Auth(Auth {
+                method: AuthMethod::SharedKeyMic,
+                data: auth,
+            }),
+            Payload::Sa(esp_sa_payload(&self.cfg.esp_proposals, spi, false)),
+            Payload::TsI(TrafficSelectors {
+                selectors: self.cfg.local_ts.clone(),
+            }),
+            Payload::TsR(TrafficSelectors {
+                selectors: self.cfg.remote_ts.clone(),
+            }),
+            Payload::Notify(Notify::new(NotifyType::InitialContact, Vec::new())),
+        ];
+        let id = self.ids.take_request_id();
+        let header = self.header(ExchangeType::IkeAuth, false, id);
+        match self.seal(header, &payloads) {
+            Some(bytes) => self.request(now, Pending::Auth, id, bytes),
+            None => self.down(DownReason::Protocol("cannot seal IKE_AUTH")),
+        }
+    }
+
+    pub(super) fn on_auth_response(&mut self, now: Instant, payloads: &[Payload]) {
+        let _ = now;
+        let a = collect(payloads);
+        if let Some(e) = a.error.filter(|_| a.auth.is_none()) {
+            return self.down(match e {
+                NotifyType::AuthenticationFailed => DownReason::AuthenticationFailed,
+                other => DownReason::PeerError(other),
+            });
+        }
+        let (Some(id), Some(auth), Some(keys)) = (a.id, a.auth, self.keys.as_ref()) else {
+            return self.down(DownReason::Protocol("IKE_AUTH response lacks IDr or AUTH"));
+        };
+        let octets = keys.responder_signed_octets(&self.init_response, &self.ni, &id_body(id));
+        let prf = keys.suite().prf();
+        if auth.method != AuthMethod::SharedKeyMic
+            || verify_psk_auth(prf, &self.cfg.psk, &octets, &auth.data).is_err()
+            || !self.expected_peer(id)
+        {
+            return self.down(DownReason::AuthenticationFailed);
+        }
+        let suite = keys.suite().to_string();
+        self.state = super::ike_sa::State::Established;
+        self.events.push_back(Event::Established {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            suite,
+            nat: self.nat,
+        });
+        // §2.21.2: the IKE SA stands even when the Child SA failed.
+        if let Some(e) = a.error {
+            return self.down(match e {
+                NotifyType::NoProposalChosen => DownReason::NoProposalChosen,
+                NotifyType::TsUnacceptable => DownReason::TsUnacceptable,
+                other => DownReason::PeerError(other),
+            });
+        }
+        let (Some(sa), Some(tsi), Some(tsr)) = (a.sa, a.tsi, a.tsr) else {
+            return self.down(DownReason::Protocol("IKE_AUTH response lacks SA or TS"));
+        };
+        let Some((peer_spi, choice)) = accepted_esp(sa, &self.cfg.esp_proposals) else {
+            return self.down(DownReason::NoProposalChosen);
+        };
+        self.install_child(
+            choice,
+            peer_spi,
+            tsi.selectors.clone(),
+            tsr.selectors.clone(),
+        );
+    }
+
+    /// Derives the Child SA keys (§2.17) and hands the pair to the owner.
+    fn install_child(
+        &mut self,
+        c: EspChoice,
+        peer_spi: u32,
+        tsi: Vec<TrafficSelector>,
+        tsr: Vec<TrafficSelector>,
+    ) {
+        let Some(keys) = self.keys.as_ref() else {
+            return;
+        };
+        let Ok(k) = ChildKeys::derive(keys, c.transform, None, &self.ni, &self.nr) else {
+            return self.down(DownReason::Protocol("child key derivation failed"));
+        };
+        let window = self.cfg.replay_window;
+        let initiator = self.role == super::ike_sa::Role::Initiator;
+        let (inbound_keys, outbound_keys, local_ts, remote_ts) = if initiator {
+            (k.responder_to_initiator, k.initiator_to_responder, tsi, tsr)
+        } else {
+            (k.initiator_to_responder, k.responder_to_initiator, tsr, tsi)
+        };
+        let child = ChildSa {
+            inbound: sa_params(self.child_spi, c, inbound_keys, window),
+            outbound: sa_params(peer_spi, c, outbound_keys, window),
+            encap: self.nat || self.cfg.force_encap,
+            local_ts,
+            remote_ts,
+        };
+        self.child_up(child);
+    }
+
+    pub(super) fn on_auth_request(&mut self, now: Instant, id: u32, payloads: &[Payload]) {
+        let _ = now;
+        let a = collect(payloads);
+        let refuse = |sa: &mut Self, n: NotifyType, reason: DownReason| {
+            sa.respond(
+                id,
+                ExchangeType::IkeAuth,
+                vec![Payload::Notify(Notify::new(n, Vec::new()))],
+            );
+            sa.down(reason);
+        };
+        let (Some(peer_id), Some(auth), Some(keys)) = (a.id, a.auth, self.keys.as_ref()) else {
+            return refuse(
+                self,
+                NotifyType::InvalidSyntax,
+                DownReason::Protocol("IKE_AUTH lacks IDi or AUTH"),
+            );
+        };
+        let prf = keys.suite().prf();
+        let octets = keys.initiator_signed_octets(&self.init_request, &self.nr, &id_body(peer_id));
+        if auth.method != AuthMethod::SharedKeyMic
+            || verify_psk_auth(prf, &self.cfg.psk, &octets, &auth.data).is_err()
+            || !self.expected_peer(peer_id)
+        {
+            return refuse(
+                self,
+                NotifyType::AuthenticationFailed,
+                DownReason::AuthenticationFailed,
+            );
+        }
+        let my_id = self.cfg.local_id.clone();
+        let octets = keys.responder_signed_octets(&self.init_response, &self.ni, &id_body(&my_id));
+        let my_auth = psk_auth(prf, &self.cfg.psk, &octets);
+        let suite = keys.suite().to_string();
+        let mut out = vec![
+            Payload::IdR(my_id),
+            Payload::Auth(Auth {
+                method: AuthMethod::SharedKeyMic,
+                data: my_auth,
+            }),
+        ];
+        self.state = super::ike_sa::State::Established;
+        self.events.push_back(Event::Established {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            suite,
+            nat: self.nat,
+        });
+
+        let choice =
+            a.sa.and_then(|sa| select_esp(sa, &self.cfg.esp_proposals, false));
+        let tsi = a
+            .tsi
+            .map(|t| narrow(&t.selectors, &self.cfg.remote_ts))
+            .unwrap_or_default();
+        let tsr = a
+            .tsr
+            .map(|t| narrow(&t.selectors, &self.cfg.local_ts))
+            .unwrap_or_default();
+        let (Some((number, peer_spi, c)), Some(spi)) = (choice, self.new_child_spi()) else {
+            out.push(Payload::Notify(Notify::new(
+                NotifyType::NoProposalChosen,
+                Vec::new(),
+            )));
+            self.respond(id, ExchangeType::IkeAuth, out);
+            return self.down(DownReason::NoProposalChosen);
+        };
+        if tsi.is_empty() || tsr.is_empty() {
+            out.push(Payload::Notify(Notify::new(
+                NotifyType::TsUnacceptable,
+                Vec::new(),
+            )));
+            self.respond(id, ExchangeType::IkeAuth, out);
+            return self.down(DownReason::TsUnacceptable);
+        }
+        self.child_spi = spi;
+        out.push(Payload::Sa(esp_answer(number, spi, c)));
+        out.push(Payload::TsI(TrafficSelectors {
+            selectors: tsi.clone(),
+        }));
+        out.push(Payload::TsR(TrafficSelectors {
+            selectors: tsr.clone(),
+        }));
+        self.respond(id, ExchangeType::IkeAuth, out);
+        self.install_child(c, peer_spi, tsi, tsr);
+    }
+}

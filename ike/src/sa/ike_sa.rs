@@ -1,0 +1,394 @@
+//! One IKE SA: quinn-proto's shape. `handle_datagram` and `handle_timeout`
+//! take input and `now`; `poll_transmit`, `poll_timeout` and `poll_event`
+//! hand out datagrams, the next deadline and events. No IO, no clock.
+
+use super::retransmit::{Due, Retransmit};
+use super::types::{ChildSa, DownReason, Event, IkeConfig, Transmit};
+use super::window::{MessageIds, RequestId};
+use crate::crypto::{DhKeyPair, IkeSaKeys, Rng, SkCipher};
+use crate::wire::{
+    decode_payload_chain, encode_payload_chain, Encrypted, EncryptedLayout, ExchangeType, Flags,
+    Header, Message, Payload,
+};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+pub const IKE_PORT: u16 = 500;
+pub const NAT_T_PORT: u16 = 4500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Initiator,
+    Responder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum State {
+    /// Initiator: IKE_SA_INIT request sent.
+    InitSent,
+    /// Initiator: IKE_AUTH request sent. Responder: waiting for it.
+    Authenticating,
+    Established,
+    /// Our DELETE is outstanding.
+    Deleting,
+    Closed,
+}
+
+/// What our outstanding request was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pending {
+    Init,
+    Auth,
+    Dpd,
+    Delete,
+}
+
+pub(super) struct Outstanding {
+    pub kind: Pending,
+    pub message_id: u32,
+    pub bytes: Vec<u8>,
+    pub timer: Retransmit,
+}
+
+/// The Child SA installed from IKE_AUTH.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ChildSpis {
+    pub inbound: u32,
+    pub outbound: u32,
+}
+
+pub struct IkeSa {
+    pub(super) cfg: IkeConfig,
+    pub(super) role: Role,
+    pub(super) state: State,
+    pub(super) spi_i: u64,
+    pub(super) spi_r: u64,
+    pub(super) local: SocketAddr,
+    pub(super) remote: SocketAddr,
+    pub(super) nat: bool,
+    pub(super) rng: Box<dyn Rng + Send>,
+    pub(super) dh: Option<DhKeyPair>,
+    pub(super) ni: Vec<u8>,
+    pub(super) nr: Vec<u8>,
+    pub(super) cookie: Option<Vec<u8>>,
+    /// The IKE_SA_INIT messages as sent, for AUTH (§2.15).
+    pub(super) init_request: Vec<u8>,
+    pub(super) init_response: Vec<u8>,
+    pub(super) keys: Option<IkeSaKeys>,
+    pub(super) send_cipher: Option<SkCipher>,
+    pub(super) recv_cipher: Option<SkCipher>,
+    pub(super) ids: MessageIds,
+    pub(super) outstanding: Option<Outstanding>,
+    /// Our last response and the request ID it answered (§2.1).
+    pub(super) last_response: Option<(u32, Vec<u8>)>,
+    pub(super) child_spi: u32,
+    pub(super) child: Option<ChildSpis>,
+    pub(super) last_heard: Instant,
+    pub(super) transmits: VecDeque<Transmit>,
+    pub(super) events: VecDeque<Event>,
+}
+
+impl IkeSa {
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    pub fn spi_i(&self) -> u64 {
+        self.spi_i
+    }
+
+    pub fn spi_r(&self) -> u64 {
+        self.spi_r
+    }
+
+    /// Our SPI: how the owner finds this SA for an incoming message.
+    pub fn local_spi(&self) -> u64 {
+        match self.role {
+            Role::Initiator => self.spi_i,
+            Role::Responder => self.spi_r,
+        }
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        self.remote
+    }
+
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let retransmit = self.outstanding.as_ref().map(|o| o.timer.deadline());
+        let dpd = match (self.state, self.cfg.dpd_interval, &self.outstanding) {
+            (State::Established, Some(i), None) => Some(self.last_heard + i),
+            _ => None,
+        };
+        match (retransmit, dpd) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(o) = &mut self.outstanding {
+            match o.timer.on_timeout(now) {
+                Due::Wait => {}
+                Due::Resend => {
+                    let bytes = o.bytes.clone();
+                    self.send(bytes);
+                }
+                Due::GiveUp => {
+                    let kind = o.kind;
+                    self.outstanding = None;
+                    self.down(if kind == Pending::Delete {
+                        DownReason::Closed
+                    } else {
+                        DownReason::Dead
+                    });
+                }
+            }
+            return;
+        }
+        if let (State::Established, Some(i)) = (self.state, self.cfg.dpd_interval) {
+            if now >= self.last_heard + i {
+                self.start_informational(now, Pending::Dpd, Vec::new());
+            }
+        }
+    }
+
+    /// One datagram from the peer, without the non-ESP marker.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        let Ok(msg) = Message::decode(data) else {
+            return;
+        };
+        let h = msg.header;
+        // Until the IKE_SA_INIT response, the initiator knows no SPIr.
+        let spi_r_ok = h.spi_r == self.spi_r || self.spi_r == 0 || h.spi_r == 0;
+        if h.spi_i != self.spi_i || !spi_r_ok {
+            return;
+        }
+        if h.flags.response() {
+            let Some(o) = &self.outstanding else { return };
+            if o.message_id != h.message_id {
+                return;
+            }
+            let kind = o.kind;
+            self.handle_response(now, kind, from, &msg, data);
+        } else {
+            // §2.1: an initiator's IKE_SA_INIT retransmitted.
+            if h.exchange_type == ExchangeType::IkeSaInit {
+                if self.role == Role::Responder
+                    && h.message_id == 0
+                    && !self.init_response.is_empty()
+                {
+                    let r = self.init_response.clone();
+                    self.send(r);
+                }
+                return;
+            }
+            match self.ids.classify_request(h.message_id) {
+                RequestId::New => self.handle_request(now, from, &msg, data),
+                RequestId::Retransmit => {
+                    if let Some((_, bytes)) = self.last_response.clone() {
+                        self.send(bytes);
+                    }
+                }
+                RequestId::OutOfWindow => {}
+            }
+        }
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        kind: Pending,
+        from: SocketAddr,
+        msg: &Message,
+        data: &[u8],
+    ) {
+        match kind {
+            Pending::Init => self.on_init_response(now, from, msg, data),
+            Pending::Auth | Pending::Dpd | Pending::Delete => {
+                let Some(inner) = self.open(msg, data) else {
+                    return;
+                };
+                self.outstanding = None;
+                self.last_heard = now;
+                match kind {
+                    Pending::Auth => self.on_auth_response(now, &inner),
+                    Pending::Delete => self.down(DownReason::Closed),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn handle_request(&mut self, now: Instant, from: SocketAddr, msg: &Message, data: &[u8]) {
+        let Some(inner) = self.open(msg, data) else {
+            return;
+        };
+        self.last_heard = now;
+        // RFC 7296 §2.23: follow the peer to its latest authenticated
+        // address; once it has floated off port 500, so do we.
+        if from != self.remote {
+            if from.port() != self.remote.port() {
+                self.local.set_port(NAT_T_PORT);
+            }
+            self.remote = from;
+        }
+        let id = msg.header.message_id;
+        match (msg.header.exchange_type, self.state) {
+            (ExchangeType::IkeAuth, State::Authenticating) if self.role == Role::Responder => {
+                self.on_auth_request(now, id, &inner)
+            }
+            (ExchangeType::Informational, State::Established | State::Deleting) => {
+                self.on_informational(id, &inner)
+            }
+            // CREATE_CHILD_SA (rekeying) comes with the next step of the IKE
+            // issue; until then refuse politely (§2.21.2).
+            (ExchangeType::CreateChildSa, State::Established) => {
+                let n =
+                    crate::wire::Notify::new(crate::wire::NotifyType::NoAdditionalSas, Vec::new());
+                self.respond(id, ExchangeType::CreateChildSa, vec![Payload::Notify(n)]);
+            }
+            _ => {}
+        }
+    }
+
+    /// Marks the SA down once, with its Child SA.
+    pub(super) fn down(&mut self, reason: DownReason) {
+        if self.state == State::Closed {
+            return;
+        }
+        if let Some(c) = self.child.take() {
+            self.events.push_back(Event::ChildDown {
+                inbound_spi: c.inbound,
+                outbound_spi: c.outbound,
+            });
+        }
+        self.state = State::Closed;
+        self.outstanding = None;
+        self.events.push_back(Event::Down(reason));
+    }
+
+    pub(super) fn child_up(&mut self, child: ChildSa) {
+        self.child = Some(ChildSpis {
+            inbound: child.inbound.spi,
+            outbound: child.outbound.spi,
+        });
+        self.events.push_back(Event::ChildUp(Box::new(child)));
+    }
+
+    pub(super) fn send(&mut self, data: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            local_port: self.local.port(),
+            remote: self.remote,
+            data,
+        });
+    }
+
+    pub(super) fn header(&self, exchange: ExchangeType, response: bool, message_id: u32) -> Header {
+        let flags = Flags::new(self.role == Role::Initiator, response);
+        Header::new(self.spi_i, self.spi_r, exchange, flags, message_id)
+    }
+
+    /// Sends a new request of ours and arms its retransmission.
+    pub(super) fn request(&mut self, now: Instant, kind: Pending, message_id: u32, bytes: Vec<u8>) {
+        self.outstanding = Some(Outstanding {
+            kind,
+            message_id,
+            bytes: bytes.clone(),
+            timer: Retransmit::new(self.cfg.retransmit, now),
+        });
+        self.send(bytes);
+    }
+
+    /// Answers the peer's request `id` inside an SK payload and caches it.
+    pub(super) fn respond(&mut self, id: u32, exchange: ExchangeType, payloads: Vec<Payload>) {
+        let header = self.header(exchange, true, id);
+        if let Some(bytes) = self.seal(header, &payloads) {
+            self.ids.answered(id);
+            self.last_response = Some((id, bytes.clone()));
+            self.send(bytes);
+        }
+    }
+
+    /// RFC 7296 §3.14: encodes `payloads` inside an SK payload.
+    pub(super) fn seal(&mut self, header: Header, payloads: &[Payload]) -> Option<Vec<u8>> {
+        let cipher = self.send_cipher.as_ref()?;
+        let (first_payload, plain) = encode_payload_chain(payloads).ok()?;
+        let sealed_len = cipher.sealed_len(plain.len());
+        let placeholder = Message::new(
+            header,
+            vec![Payload::Encrypted(Encrypted {
+                first_payload,
+                data: vec![0; sealed_len],
+            })],
+        );
+        let mut bytes = placeholder.encode().ok()?;
+        let prefix_len = bytes.len().checked_sub(sealed_len)?;
+        bytes.truncate(prefix_len);
+        let body = cipher.seal(&bytes, &plain, self.rng.as_mut()).ok()?;
+        bytes.extend_from_slice(&body);
+        Some(bytes)
+    }
+
+    /// Verifies and decrypts the SK payload of `msg` (whose bytes are
+    /// `data`) and decodes the inner payloads.
+    pub(super) fn open(&self, msg: &Message, data: &[u8]) -> Option<Vec<Payload>> {
+        let cipher = self.recv_cipher.as_ref()?;
+        let sk = msg.encrypted()?;
+        let layout = EncryptedLayout::locate(data).ok()?;
+        let prefix = data.get(..layout.iv_start)?;
+        let body = data.get(layout.iv_start..layout.end)?;
+        let plain = cipher.open(prefix, body).ok()?;
+        decode_payload_chain(sk.first_payload, &plain).ok()
+    }
+
+    /// Starts an INFORMATIONAL exchange of ours (liveness or delete).
+    pub(super) fn start_informational(
+        &mut self,
+        now: Instant,
+        kind: Pending,
+        payloads: Vec<Payload>,
+    ) {
+        let id = self.ids.take_request_id();
+        let header = self.header(ExchangeType::Informational, false, id);
+        if let Some(bytes) = self.seal(header, &payloads) {
+            self.request(now, kind, id, bytes);
+        }
+    }
+
+    /// Sends DELETE for the IKE SA (and with it the Child SA, §1.4.1).
+    pub fn close(&mut self, now: Instant) {
+        match self.state {
+            State::Established => {
+                self.state = State::Deleting;
+                self.outstanding = None;
+                let d = crate::wire::Delete::ike_sa();
+                self.start_informational(now, Pending::Delete, vec![Payload::Delete(d)]);
+            }
+            State::Deleting | State::Closed => {}
+            _ => self.down(DownReason::Closed),
+        }
+    }
+}

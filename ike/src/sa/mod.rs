@@ -1,0 +1,18 @@
+//! The IKE SA state machine: IKE_SA_INIT, IKE_AUTH with PSK, the first
+//! Child SA, liveness and DELETE. Rekeying (CREATE_CHILD_SA) comes next.
+
+mod auth;
+mod ike_sa;
+mod info;
+mod init;
+pub mod nat;
+pub mod negotiate;
+pub mod retransmit;
+pub mod selectors;
+mod types;
+pub mod window;
+
+pub use ike_sa::{IkeSa, Role, IKE_PORT, NAT_T_PORT};
+pub use init::Accepted;
+pub use retransmit::RetransmitConfig;
+pub use types::*;

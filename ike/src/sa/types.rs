@@ -1,0 +1,106 @@
+//! What an IKE SA is configured with, and what it hands its owner.
+
+use super::retransmit::RetransmitConfig;
+use crate::crypto::{EspProposal, IkeProposal};
+use crate::wire::{Identification, NotifyType, TrafficSelector};
+use esp::{SaParams, SecretBytes};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Everything one IKE SA (and its first Child SA) is negotiated with.
+#[derive(Debug, Clone)]
+pub struct IkeConfig {
+    pub local_id: Identification,
+    /// The peer must authenticate as this ID; `None` accepts any.
+    pub remote_id: Option<Identification>,
+    pub psk: SecretBytes,
+    /// In order of preference; the first proposal's first group is the KE
+    /// sent in IKE_SA_INIT.
+    pub ike_proposals: Vec<IkeProposal>,
+    pub esp_proposals: Vec<EspProposal>,
+    /// Traffic selectors: ours and the peer's side. Azure's route-based
+    /// gateways expect 0.0.0.0/0 on both.
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+    pub retransmit: RetransmitConfig,
+    /// Send an empty INFORMATIONAL after this long without hearing from
+    /// the peer (RFC 7296 §2.4).
+    pub dpd_interval: Option<Duration>,
+    /// UDP-encapsulate ESP and move IKE to port 4500 even without a NAT.
+    pub force_encap: bool,
+    pub replay_window: u32,
+}
+
+/// A datagram to send. IKE on port 4500 carries the non-ESP marker, which
+/// the owner adds (RFC 3948 §2.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    pub local_port: u16,
+    pub remote: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// A negotiated Child SA pair, ready for the ESP data plane.
+#[derive(Debug, Clone)]
+pub struct ChildSa {
+    pub inbound: SaParams,
+    pub outbound: SaParams,
+    /// ESP goes in UDP 4500 (a NAT was detected, or encapsulation forced).
+    pub encap: bool,
+    pub local_ts: Vec<TrafficSelector>,
+    pub remote_ts: Vec<TrafficSelector>,
+}
+
+/// Why an IKE SA ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownReason {
+    /// The peer deleted it.
+    PeerDeleted,
+    /// Requests went unanswered (§2.4).
+    Dead,
+    /// We closed it.
+    Closed,
+    /// The peer's AUTH did not verify, or it refused ours.
+    AuthenticationFailed,
+    /// No common IKE or ESP proposal.
+    NoProposalChosen,
+    /// The peer refused the traffic selectors.
+    TsUnacceptable,
+    /// The peer answered with another error notify.
+    PeerError(NotifyType),
+    /// The peer broke the protocol.
+    Protocol(&'static str),
+}
+
+impl std::fmt::Display for DownReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::PeerDeleted => f.write_str("deleted by the peer"),
+            Self::Dead => f.write_str("peer not responding"),
+            Self::Closed => f.write_str("closed"),
+            Self::AuthenticationFailed => f.write_str("authentication failed"),
+            Self::NoProposalChosen => f.write_str("no proposal chosen"),
+            Self::TsUnacceptable => f.write_str("traffic selectors unacceptable"),
+            Self::PeerError(n) => write!(f, "peer sent {n:?}"),
+            Self::Protocol(what) => write!(f, "protocol error: {what}"),
+        }
+    }
+}
+
+/// What the owner must act on.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// IKE_AUTH completed.
+    Established {
+        spi_i: u64,
+        spi_r: u64,
+        suite: String,
+        nat: bool,
+    },
+    /// Install this Child SA into the data plane.
+    ChildUp(Box<ChildSa>),
+    /// Remove the Child SA with these SPIs.
+    ChildDown { inbound_spi: u32, outbound_spi: u32 },
+    /// The IKE SA is gone; its Child SAs with it.
+    Down(DownReason),
+}
