@@ -105,6 +105,22 @@ impl Side {
             .unwrap_or(0)
     }
 
+    /// The SPI of the tunnel's inbound SA.
+    pub fn inbound_spi(&self) -> u32 {
+        spi(&self.status()["tunnels"]["hub0"]["inbound"]["spi"])
+    }
+
+    /// The SPI of the tunnel's outbound SA.
+    pub fn outbound_spi(&self) -> u32 {
+        spi(&self.status()["tunnels"]["hub0"]["outbound"]["spi"])
+    }
+
+    /// A field of the tunnel's IKE status.
+    pub fn ike(&self, field: &str) -> String {
+        let v = &self.status()["tunnels"]["hub0"]["ike"][field];
+        v.as_str().map_or_else(|| v.to_string(), str::to_string)
+    }
+
     /// Waits until an inbound counter reaches `at_least`.
     pub fn wait_inbound(&self, field: &str, at_least: u64) {
         wait_until(
@@ -113,6 +129,11 @@ impl Side {
             || self.inbound(field) >= at_least,
         );
     }
+}
+
+fn spi(v: &Value) -> u32 {
+    let s = v.as_str().unwrap_or("0x0");
+    u32::from_str_radix(s.trim_start_matches("0x"), 16).unwrap_or(0)
 }
 
 /// The two hosts; dropping it stops both daemons and deletes both
@@ -242,8 +263,6 @@ fn start_side(
     inb: &Keys,
     window: u32,
 ) -> Side {
-    let status_socket = scratch.join(format!("{tag}.sock"));
-    let config = scratch.join(format!("{tag}.toml"));
     let sa = |k: &Keys| {
         let auth = k
             .auth_key
@@ -253,17 +272,25 @@ fn start_side(
         format!("{{ spi = {:#x}, key = \"{}\"{auth} }}", k.spi, k.key)
     };
     let text = format!(
-        "[daemon]\nstatus_socket = \"{}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{inner}/32\"]\n\n\
+        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{inner}/32\"]\n\n\
          [[tunnel]]\nname = \"hub0\"\nlocal = \"{local}\"\npeer = \"{peer}\"\ntransport = \"{}\"\n\
          routes = [\"{routes}\"]\n\n[tunnel.manual]\ntransform = \"{}\"\nesn = {}\nreplay_window = {window}\n\
          outbound = {}\ninbound = {}\n",
-        status_socket.display(),
         spec.transport,
         spec.transform,
         spec.esn,
         sa(out),
         sa(inb),
     );
+    start_daemon(scratch, ns, tag, &text)
+}
+
+/// Starts vwand in `ns` with `text` as its configuration (mode 0600);
+/// `{status_socket}` in `text` becomes the status socket's path.
+pub fn start_daemon(scratch: &ScratchDir, ns: Netns, tag: &str, text: &str) -> Side {
+    let status_socket = scratch.join(format!("{tag}.sock"));
+    let config = scratch.join(format!("{tag}.toml"));
+    let text = text.replace("{status_socket}", &status_socket.display().to_string());
     std::fs::write(&config, text).expect("write config");
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     let bin = workspace_bin("vwand");

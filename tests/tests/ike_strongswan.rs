@@ -1,0 +1,152 @@
+//! vwand against strongSwan (the hub, as Azure's gateway would be) over
+//! IKEv2 with a PSK, both roles. strongSwan runs kernel-libipsec, which
+//! fakes NAT detection and UDP-encapsulates ESP, so vwand must float to
+//! port 4500 and speak ESP-in-UDP.
+//!
+//! ```text
+//!  onprem: vwand, TUN 10.10.0.1 ── ul0 192.0.2.1 ══ 192.0.2.2 ul0 ── strongSwan, lo 10.51.0.1 :hub
+//! ```
+
+use netns::strongswan::{HubOptions, StartAction, StrongswanHub};
+use netns::vwand::{start_daemon, Side};
+use netns::{
+    iperf3_client, ping_all, scratch_dir, veth_pair, wait_ping, wait_until, Iperf3Server, Netns,
+    ScratchDir,
+};
+use std::time::Duration;
+
+const PSK: &str = "azure-hub-psk-not-a-secret-0123456789";
+const HUB_VNET: &str = "10.51.0.1";
+const ONPREM: &str = "10.10.0.1";
+
+struct Bed {
+    vwand: Side,
+    hub: StrongswanHub,
+    _hub_ns: Netns,
+    scratch: ScratchDir,
+}
+
+fn vwand_config(proposal: &str, esp: &str, psk: &str, initiate: bool) -> String {
+    format!(
+        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{ONPREM}/32\"]\n\n\
+         [[tunnel]]\nname = \"hub0\"\nlocal = \"192.0.2.1\"\npeer = \"192.0.2.2\"\ntransport = \"raw\"\n\
+         routes = [\"10.51.0.0/16\"]\n\n[tunnel.ike]\npsk = \"{psk}\"\nproposals = [\"{proposal}\"]\n\
+         esp_proposals = [\"{esp}\"]\ninitiate = {initiate}\ndpd_seconds = 2\nretransmit_ms = 500\nretransmits = 3\n"
+    )
+}
+
+fn hub_options(proposal: &str, esp: &str, start: StartAction) -> HubOptions {
+    let mut o = HubOptions::new("192.0.2.2", "192.0.2.1", PSK);
+    o.ike_proposal = proposal.into();
+    o.esp_proposal = esp.into();
+    o.local_ts = vec!["0.0.0.0/0".into()];
+    o.remote_ts = vec!["0.0.0.0/0".into()];
+    o.vnet_address = Some(format!("{HUB_VNET}/32"));
+    o.start_action = start;
+    o.dpd_delay = Some(Duration::from_secs(1));
+    o.charon_extra = vec![
+        "retransmit_timeout = 0.5".into(),
+        "retransmit_base = 1.4".into(),
+        "retransmit_tries = 2".into(),
+    ];
+    o
+}
+
+/// vwand first when it responds, strongSwan first when vwand initiates.
+fn bed(proposal: &str, esp: &str, vwand_psk: &str, vwand_initiates: bool) -> Bed {
+    let scratch = scratch_dir();
+    let a = Netns::new("onprem");
+    let b = Netns::new("hub");
+    veth_pair(&a, "ul0", "192.0.2.1/24", &b, "ul0", "192.0.2.2/24");
+    let hub_dir = scratch.join("hub");
+    std::fs::create_dir_all(&hub_dir).unwrap();
+    let start = if vwand_initiates {
+        StartAction::None
+    } else {
+        StartAction::Start
+    };
+    if vwand_initiates {
+        let hub = StrongswanHub::start(&b, hub_options(proposal, esp, start), &hub_dir);
+        let vwand = start_daemon(
+            &scratch,
+            a,
+            "vwand",
+            &vwand_config(proposal, esp, vwand_psk, true),
+        );
+        Bed {
+            vwand,
+            hub,
+            _hub_ns: b,
+            scratch,
+        }
+    } else {
+        let vwand = start_daemon(
+            &scratch,
+            a,
+            "vwand",
+            &vwand_config(proposal, esp, vwand_psk, false),
+        );
+        let hub = StrongswanHub::start(&b, hub_options(proposal, esp, start), &hub_dir);
+        Bed {
+            vwand,
+            hub,
+            _hub_ns: b,
+            scratch,
+        }
+    }
+}
+
+fn traffic(bed: &Bed) {
+    let hub_ns = netns_of(bed);
+    wait_ping(&bed.vwand.ns, HUB_VNET, Duration::from_secs(15));
+    assert!(ping_all(&bed.vwand.ns, HUB_VNET, 5), "on-prem -> hub");
+    assert!(ping_all_from(hub_ns, HUB_VNET, ONPREM, 5), "hub -> on-prem");
+    let _server = Iperf3Server::start(hub_ns, HUB_VNET, 5201, bed.scratch.join("iperf3.log"));
+    for reverse in [false, true] {
+        let r = iperf3_client(&bed.vwand.ns, HUB_VNET, 5, reverse, None);
+        eprintln!(
+            "iperf3 reverse={reverse}: {:.0} Mbit/s",
+            r.bits_per_second / 1e6
+        );
+        assert!(
+            r.bits_per_second > 20e6,
+            "iperf3 reverse={reverse}: {:.1} Mbit/s",
+            r.bits_per_second / 1e6
+        );
+    }
+    assert_eq!(bed.vwand.inbound("icv_failure"), 0);
+    assert_eq!(bed.vwand.inbound("replay"), 0);
+}
+
+fn netns_of(bed: &Bed) -> &Netns {
+    &bed._hub_ns
+}
+
+fn ping_all_from(ns: &Netns, src: &str, dst: &str, count: u32) -> bool {
+    let c = count.to_string();
+    ns.exec(&["ping", "-c", &c, "-i", "0.2", "-W", "1", "-I", src, dst])
+        .status
+        .success()
+}
+
+/// Both ends agree on the Child SA's SPIs.
+fn assert_same_spis(bed: &Bed) {
+    let sa = bed.hub.wait_established(Duration::from_secs(15));
+    let child = sa.children.first().expect("a child SA");
+    let spi_in = bed.vwand.inbound_spi();
+    let spi_out = bed.vwand.outbound_spi();
+    assert_eq!(child.spi_out, spi_in, "hub's outbound is vwand's inbound");
+    assert_eq!(child.spi_in, spi_out, "hub's inbound is vwand's outbound");
+}
+
+#[test]
+fn vwand_initiates_azure_custom_policy() {
+    let bed = bed("aes256gcm16-prfsha384-ecp384", "aes256gcm16", PSK, true);
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        bed.vwand.ike("state") == "established"
+    });
+    assert_eq!(bed.vwand.ike("nat"), "true", "libipsec fakes a NAT");
+    assert_eq!(bed.vwand.ike("encap"), "true");
+    traffic(&bed);
+    assert_same_spis(&bed);
+}
