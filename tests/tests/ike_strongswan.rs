@@ -133,6 +133,9 @@ fn ping_all_from(ns: &Netns, src: &str, dst: &str, count: u32) -> bool {
 fn assert_same_spis(bed: &Bed) {
     let sa = bed.hub.wait_established(Duration::from_secs(15));
     let child = sa.children.first().expect("a child SA");
+    wait_until("vwand publishes its SAs", Duration::from_secs(5), || {
+        bed.vwand.inbound_spi() != 0 && bed.vwand.outbound_spi() != 0
+    });
     let spi_in = bed.vwand.inbound_spi();
     let spi_out = bed.vwand.outbound_spi();
     assert_eq!(child.spi_out, spi_in, "hub's outbound is vwand's inbound");
@@ -149,4 +152,133 @@ fn vwand_initiates_azure_custom_policy() {
     assert_eq!(bed.vwand.ike("encap"), "true");
     traffic(&bed);
     assert_same_spis(&bed);
+}
+
+#[test]
+fn strongswan_initiates_azure_default_shape() {
+    // Azure's default policy is AES256/SHA256 with a MODP group.
+    let bed = bed("aes256-sha256-modp2048", "aes256-sha256", PSK, false);
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        bed.vwand.ike("state") == "established"
+    });
+    traffic(&bed);
+    assert_same_spis(&bed);
+    let sa = bed.hub.wait_established(Duration::from_secs(5));
+    assert!(sa.initiator, "strongSwan initiated");
+}
+
+#[test]
+fn vwand_initiates_x25519_and_aes128gcm() {
+    let bed = bed("aes128gcm16-prfsha256-x25519", "aes128gcm16", PSK, true);
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        bed.vwand.ike("state") == "established"
+    });
+    wait_ping(&bed.vwand.ns, HUB_VNET, Duration::from_secs(10));
+    assert_same_spis(&bed);
+}
+
+#[test]
+fn wrong_psk_is_refused_and_leaves_nothing() {
+    let mut bed = bed(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        "not-the-right-key-0123456789",
+        true,
+    );
+    bed.vwand
+        .daemon
+        .wait_for_log("authentication failed", Duration::from_secs(15));
+    assert!(
+        bed.vwand.daemon.log().contains("IKE SA failed"),
+        "{}",
+        bed.vwand.daemon.log()
+    );
+    let log = bed.hub.log();
+    assert!(
+        log.contains("but MAC mismatched"),
+        "strongSwan checked our AUTH"
+    );
+    assert!(
+        log.contains("generating IKE_AUTH response 1 [ N(AUTH_FAILED) ]"),
+        "strongSwan sent AUTHENTICATION_FAILED"
+    );
+    bed.hub.wait_no_sas(Duration::from_secs(5));
+    assert_ne!(bed.vwand.ike("state"), "established");
+    assert_eq!(bed.vwand.outbound_spi(), 0, "no Child SA installed");
+}
+
+#[test]
+fn no_common_proposal_is_refused_and_leaves_nothing() {
+    let scratch = scratch_dir();
+    let a = Netns::new("onprem");
+    let b = Netns::new("hub");
+    veth_pair(&a, "ul0", "192.0.2.1/24", &b, "ul0", "192.0.2.2/24");
+    let hub_dir = scratch.join("hub");
+    std::fs::create_dir_all(&hub_dir).unwrap();
+    let hub = StrongswanHub::start(
+        &b,
+        hub_options("aes256-sha256-modp2048", "aes256-sha256", StartAction::None),
+        &hub_dir,
+    );
+    let mut vwand = start_daemon(
+        &scratch,
+        a,
+        "vwand",
+        &vwand_config("aes256gcm16-prfsha384-ecp384", "aes256gcm16", PSK, true),
+    );
+    vwand
+        .daemon
+        .wait_for_log("no proposal chosen", Duration::from_secs(15));
+    assert!(
+        hub.log()
+            .contains("generating IKE_SA_INIT response 0 [ N(NO_PROP) ]"),
+        "strongSwan sent NO_PROPOSAL_CHOSEN"
+    );
+    hub.wait_no_sas(Duration::from_secs(5));
+}
+
+#[test]
+fn dead_hub_is_noticed_in_seconds() {
+    let mut bed = bed("aes256gcm16-prfsha384-ecp384", "aes256gcm16", PSK, true);
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        bed.vwand.ike("state") == "established"
+    });
+    wait_ping(&bed.vwand.ns, HUB_VNET, Duration::from_secs(10));
+    let killed = std::time::Instant::now();
+    bed.hub.kill();
+    // DPD after 2 s idle, then 0.5 + 1 + 2 + 2 s of retransmits.
+    bed.vwand
+        .daemon
+        .wait_for_log("peer not responding", Duration::from_secs(15));
+    let took = killed.elapsed();
+    eprintln!("dead hub declared after {took:?}");
+    assert!(took < Duration::from_secs(12), "took {took:?}");
+    wait_until("Child SA removed", Duration::from_secs(5), || {
+        bed.vwand.outbound_spi() == 0
+    });
+}
+
+#[test]
+fn strongswan_dpd_sees_a_silent_vwand() {
+    let mut bed = bed("aes256gcm16-prfsha384-ecp384", "aes256gcm16", PSK, true);
+    bed.hub.wait_established(Duration::from_secs(15));
+    bed.vwand.daemon.signal(libc::SIGKILL);
+    bed.hub.wait_no_sas(Duration::from_secs(15));
+}
+
+#[test]
+fn sigterm_sends_delete() {
+    let mut bed = bed("aes256gcm16-prfsha384-ecp384", "aes256gcm16", PSK, true);
+    bed.hub.wait_established(Duration::from_secs(15));
+    let status = bed.vwand.daemon.terminate_and_wait(Duration::from_secs(5));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit: {status:?}"
+    );
+    // Well before strongSwan's DPD could notice (1 s + retransmits).
+    bed.hub.wait_no_sas(Duration::from_secs(2));
+    assert!(
+        bed.hub.log().contains("received DELETE for IKE_SA"),
+        "strongSwan got our DELETE"
+    );
 }

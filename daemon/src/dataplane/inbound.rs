@@ -66,6 +66,10 @@ impl Inbound {
         let mut publish = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
+                // Commands first: an SA installed before our IKE response
+                // left must be in place when the peer's first ESP arrives.
+                biased;
+                Some(cmd) = self.commands.recv() => self.command(cmd),
                 r = self.socket.recv_batch(&mut slots, &mut lens, &mut from) => match r {
                     Ok(n) => {
                         c.datagrams += n as u64;
@@ -78,7 +82,6 @@ impl Inbound {
                         break;
                     }
                 },
-                Some(cmd) = self.commands.recv() => self.command(cmd),
                 _ = publish.tick() => self.publish(&c),
                 _ = shutdown.changed() => break,
             }

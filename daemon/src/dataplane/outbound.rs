@@ -67,6 +67,10 @@ impl Outbound {
         let mut publish = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
+                // Commands first: an SA installed before our IKE response
+                // left must be in place when the peer's first ESP arrives.
+                biased;
+                Some(cmd) = self.commands.recv() => self.command(cmd),
                 r = self.tun.read_batch(&mut slots, MAX_HEADROOM, &mut lens) => match r {
                     Ok(n) => {
                         counters.packets_read += n as u64;
@@ -80,7 +84,6 @@ impl Outbound {
                         break;
                     }
                 },
-                Some(cmd) = self.commands.recv() => self.command(cmd),
                 _ = publish.tick() => self.publish(&counters),
                 _ = shutdown.changed() => break,
             }

@@ -37,7 +37,8 @@ fn sa_params(spi: u32, c: EspChoice, keys: EspKeys, window: u32) -> SaParams {
 /// The parts of an IKE_AUTH message we use.
 #[derive(Default)]
 struct AuthPayloads<'a> {
-    id: Option<&'a Identification>,
+    id_i: Option<&'a Identification>,
+    id_r: Option<&'a Identification>,
     auth: Option<&'a Auth>,
     sa: Option<&'a crate::wire::Sa>,
     tsi: Option<&'a TrafficSelectors>,
@@ -49,7 +50,9 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
     let mut a = AuthPayloads::default();
     for p in payloads {
         match p {
-            Payload::IdI(id) | Payload::IdR(id) => a.id = Some(id),
+            Payload::IdI(id) => a.id_i = Some(id),
+            // An initiator may name the responder it wants (§3.5).
+            Payload::IdR(id) => a.id_r = Some(id),
             Payload::Auth(x) => a.auth = Some(x),
             Payload::Sa(s) => a.sa = Some(s),
             Payload::TsI(t) => a.tsi = Some(t),
@@ -117,7 +120,7 @@ impl IkeSa {
                 other => DownReason::PeerError(other),
             });
         }
-        let (Some(id), Some(auth), Some(keys)) = (a.id, a.auth, self.keys.as_ref()) else {
+        let (Some(id), Some(auth), Some(keys)) = (a.id_r, a.auth, self.keys.as_ref()) else {
             return self.down(DownReason::Protocol("IKE_AUTH response lacks IDr or AUTH"));
         };
         let octets = keys.responder_signed_octets(&self.init_response, &self.ni, &id_body(id));
@@ -200,7 +203,7 @@ impl IkeSa {
             );
             sa.down(reason);
         };
-        let (Some(peer_id), Some(auth), Some(keys)) = (a.id, a.auth, self.keys.as_ref()) else {
+        let (Some(peer_id), Some(auth), Some(keys)) = (a.id_i, a.auth, self.keys.as_ref()) else {
             return refuse(
                 self,
                 NotifyType::InvalidSyntax,

@@ -228,7 +228,7 @@ impl IkeSa {
         self.recv_cipher = Some(recv);
         self.keys = Some(keys);
         self.outstanding = None;
-        self.ids = MessageIds::after_init();
+        self.ids = MessageIds::after_init(true);
         // §2.23: after NAT detection, IKE moves to 4500 (and so does ESP).
         if self.nat || self.cfg.force_encap {
             self.nat = true;
@@ -363,7 +363,7 @@ impl IkeSa {
         ike.send_cipher = Some(send);
         ike.recv_cipher = Some(recv);
         ike.keys = Some(keys);
-        ike.ids = MessageIds::after_init();
+        ike.ids = MessageIds::after_init(false);
         ike.init_response = bytes.clone();
         ike.send(bytes);
         Accepted::Sa(Box::new(ike))

@@ -23,11 +23,19 @@ pub struct MessageIds {
 }
 
 impl MessageIds {
-    /// After IKE_SA_INIT both sides have used ID 0.
-    pub fn after_init() -> Self {
-        Self {
-            next_request: 1,
-            next_peer_request: 1,
+    /// After IKE_SA_INIT (§2.2): the initiator's requests have used ID 0,
+    /// the responder's none yet, so its first request is ID 0.
+    pub fn after_init(we_initiated: bool) -> Self {
+        if we_initiated {
+            Self {
+                next_request: 1,
+                next_peer_request: 0,
+            }
+        } else {
+            Self {
+                next_request: 0,
+                next_peer_request: 1,
+            }
         }
     }
 
@@ -64,8 +72,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_side_numbers_its_own_requests_from_zero() {
+        // The responder's first request after IKE_AUTH is ID 0 (strongSwan
+        // drops anything else as "expected 0").
+        let mut r = MessageIds::after_init(false);
+        assert_eq!(r.classify_request(1), RequestId::New, "IKE_AUTH");
+        assert_eq!(r.take_request_id(), 0);
+        let i = MessageIds::after_init(true);
+        assert_eq!(
+            i.classify_request(0),
+            RequestId::New,
+            "the responder's first request"
+        );
+    }
+
+    #[test]
     fn window_of_one() {
-        let mut m = MessageIds::after_init();
+        let mut m = MessageIds::after_init(true);
+        m.answered(0);
         assert_eq!(m.take_request_id(), 1);
         assert_eq!(m.outstanding(), 1);
         assert_eq!(m.classify_request(1), RequestId::New);
