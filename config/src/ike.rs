@@ -117,6 +117,9 @@ impl TunnelSection {
             dpd_interval: (i.dpd_seconds > 0).then(|| Duration::from_secs(i.dpd_seconds)),
             force_encap: self.transport == Transport::Udp,
             replay_window: *i.replay_window.get_ref(),
+            child_rekey_after: (i.child_rekey_seconds > 0)
+                .then(|| Duration::from_secs(i.child_rekey_seconds)),
+            rekey_grace: Duration::from_secs(2),
         };
         Some(IkeSettings {
             config,

@@ -132,6 +132,14 @@ pub struct IkeSection {
     pub retransmits: u32,
     #[serde(default = "default_replay_window")]
     pub replay_window: Spanned<u32>,
+    /// Rekey the Child SA after this many seconds (less up to 10%); 0:
+    /// never. Azure's SA lifetime is 3600 s, so the default rekeys first.
+    #[serde(default = "default_child_rekey")]
+    pub child_rekey_seconds: u64,
+}
+
+fn default_child_rekey() -> u64 {
+    3000
 }
 
 fn default_ike_proposals() -> Vec<Spanned<String>> {

@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// Back-off between attempts to bring a failed IKE SA back.
@@ -28,6 +28,8 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 struct Installed {
     inbound: u32,
     socket: usize,
+    /// Held back until the IKE SA says the peer is ready for it.
+    pending_outbound: Option<(OutboundSa, SocketAddr)>,
 }
 
 struct IkeTunnel {
@@ -40,7 +42,8 @@ struct IkeTunnel {
     sa: Option<IkeSa>,
     retry_at: Option<Instant>,
     retry_wait: Duration,
-    child: Option<Installed>,
+    /// Installed Child SAs; the last is current, older ones await removal.
+    children: Vec<Installed>,
     status: IkeStatus,
 }
 
@@ -54,6 +57,8 @@ pub struct Control {
     ike_rx: mpsc::Receiver<IkeDatagram>,
     readers: Vec<JoinHandle<()>>,
     board: Board,
+    /// Outbound switches the data plane has not confirmed yet.
+    switching: Vec<oneshot::Receiver<()>>,
 }
 
 impl Control {
@@ -77,7 +82,7 @@ impl Control {
                 sa: None,
                 retry_at: None,
                 retry_wait: RETRY_MIN,
-                child: None,
+                children: Vec::new(),
                 status: IkeStatus::default(),
             });
         }
@@ -111,6 +116,7 @@ impl Control {
             ike_rx: mpsc::channel(1).1,
             readers,
             board,
+            switching: Vec::new(),
         })
     }
 
@@ -284,6 +290,11 @@ impl Control {
                 }
             }
         }
+        // Make-before-break, in order: the data plane switches outbound
+        // SAs before the peer hears that the old ones are gone.
+        for done in std::mem::take(&mut self.switching) {
+            let _ = tokio::time::timeout(Duration::from_millis(200), done).await;
+        }
         for (local, t) in out {
             self.send(local, t).await;
         }
@@ -342,17 +353,38 @@ impl Control {
                 t.retry_wait = RETRY_MIN;
             }
             Event::ChildUp(c) => self.install(i, *c),
+            Event::ChildActivate { inbound_spi } => {
+                let index = t.index;
+                let child = t.children.iter_mut().find(|c| c.inbound == inbound_spi);
+                if let Some(c) = child {
+                    if let Some((sa, dest)) = c.pending_outbound.take() {
+                        tracing::info!(tunnel = %t.name, spi_out = format_args!("{:#010x}", sa.spi()), "outbound switched to the new Child SA");
+                        let (tx, rx) = oneshot::channel();
+                        self.switching.push(rx);
+                        let _ = self.out_commands.try_send(OutCommand::Install {
+                            tunnel: index,
+                            sa: Box::new(sa),
+                            socket: c.socket,
+                            dest,
+                            done: Some(tx),
+                        });
+                    }
+                }
+            }
             Event::ChildDown {
                 inbound_spi,
                 outbound_spi,
             } => {
-                if let Some(c) = t.child.take().filter(|c| c.inbound == inbound_spi) {
+                if let Some(pos) = t.children.iter().position(|c| c.inbound == inbound_spi) {
+                    let c = t.children.remove(pos);
                     let _ =
                         self.in_commands[c.socket].try_send(InCommand::Remove { spi: inbound_spi });
+                    // Removes the outbound SA only if it is still the current one.
                     let _ = self.out_commands.try_send(OutCommand::Remove {
                         tunnel: t.index,
                         spi: outbound_spi,
                     });
+                    tracing::info!(tunnel = %t.name, spi_in = format_args!("{inbound_spi:#010x}"), "Child SA removed");
                 }
             }
             Event::Down(reason) => {
@@ -406,22 +438,28 @@ impl Control {
         };
         tracing::info!(tunnel = %t.name, transform = %c.inbound.transform, esn = c.inbound.esn, encap,
             spi_in = format_args!("{:#010x}", c.inbound.spi), spi_out = format_args!("{:#010x}", c.outbound.spi), "Child SA up");
-        if let Some(old) = t.child.take() {
-            let _ = self.in_commands[old.socket].try_send(InCommand::Remove { spi: old.inbound });
-        }
         let _ = self.in_commands[socket].try_send(InCommand::Install {
             tunnel: t.index,
             sa: Box::new(inbound),
         });
-        let _ = self.out_commands.try_send(OutCommand::Install {
-            tunnel: t.index,
-            sa: Box::new(outbound),
-            socket,
-            dest,
-        });
-        t.child = Some(Installed {
+        let pending_outbound = if c.activate {
+            let (tx, rx) = oneshot::channel();
+            self.switching.push(rx);
+            let _ = self.out_commands.try_send(OutCommand::Install {
+                tunnel: t.index,
+                sa: Box::new(outbound),
+                socket,
+                dest,
+                done: Some(tx),
+            });
+            None
+        } else {
+            Some((outbound, dest))
+        };
+        t.children.push(Installed {
             inbound: c.inbound.spi,
             socket,
+            pending_outbound,
         });
         t.status.encap = encap;
     }

@@ -27,11 +27,15 @@ struct Bed {
 }
 
 fn vwand_config(proposal: &str, esp: &str, psk: &str, initiate: bool) -> String {
+    vwand_config_with(proposal, esp, psk, initiate, "")
+}
+
+fn vwand_config_with(proposal: &str, esp: &str, psk: &str, initiate: bool, extra: &str) -> String {
     format!(
         "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{ONPREM}/32\"]\n\n\
          [[tunnel]]\nname = \"hub0\"\nlocal = \"192.0.2.1\"\npeer = \"192.0.2.2\"\ntransport = \"raw\"\n\
          routes = [\"10.51.0.0/16\"]\n\n[tunnel.ike]\npsk = \"{psk}\"\nproposals = [\"{proposal}\"]\n\
-         esp_proposals = [\"{esp}\"]\ninitiate = {initiate}\ndpd_seconds = 2\nretransmit_ms = 500\nretransmits = 3\n"
+         esp_proposals = [\"{esp}\"]\ninitiate = {initiate}\ndpd_seconds = 2\nretransmit_ms = 500\nretransmits = 3\n{extra}"
     )
 }
 
@@ -281,4 +285,96 @@ fn sigterm_sends_delete() {
         bed.hub.log().contains("received DELETE for IKE_SA"),
         "strongSwan got our DELETE"
     );
+}
+
+/// Child SA rekeys during a bounded 30-second UDP stream in each
+/// direction. iperf3 numbers its datagrams, so "lost" is exact:
+/// make-before-break must lose none. `hub_rekeys`: strongSwan rekeys every
+/// 6-8 s; otherwise vwand rekeys every 6.3-7 s.
+fn rekeys_under_load(hub_rekeys: bool) {
+    let scratch = scratch_dir();
+    let a = Netns::new("onprem");
+    let b = Netns::new("hub");
+    veth_pair(&a, "ul0", "192.0.2.1/24", &b, "ul0", "192.0.2.2/24");
+    let hub_dir = scratch.join("hub");
+    std::fs::create_dir_all(&hub_dir).unwrap();
+    let mut opts = hub_options(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        StartAction::None,
+    );
+    opts.child_rekey_time = Some(Duration::from_secs(if hub_rekeys { 8 } else { 600 }));
+    opts.rand_time = Some(Duration::from_secs(2));
+    let hub = StrongswanHub::start(&b, opts, &hub_dir);
+    let extra = if hub_rekeys {
+        "child_rekey_seconds = 0\n"
+    } else {
+        "child_rekey_seconds = 7\n"
+    };
+    let config = vwand_config_with(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        PSK,
+        true,
+        extra,
+    );
+    let vwand = start_daemon(&scratch, a, "vwand", &config);
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        vwand.ike("state") == "established"
+    });
+    wait_ping(&vwand.ns, HUB_VNET, Duration::from_secs(10));
+    let _server = Iperf3Server::start(&b, HUB_VNET, 5201, scratch.join("iperf3.log"));
+    let first_spi = vwand.outbound_spi();
+    for reverse in [false, true] {
+        let mut o = netns::Iperf3Opts::new(HUB_VNET, 30);
+        o.reverse = reverse;
+        o.udp_bitrate = Some("20M".into());
+        o.length = Some("1200".into());
+        let r = netns::iperf3_run(&vwand.ns, &o);
+        let (lost, packets) = (r.lost_packets.unwrap_or(u64::MAX), r.packets.unwrap_or(0));
+        eprintln!("hub_rekeys={hub_rekeys} reverse={reverse}: {packets} datagrams, {lost} lost");
+        assert!(
+            packets > 25_000,
+            "reverse={reverse}: only {packets} datagrams"
+        );
+        assert_eq!(lost, 0, "reverse={reverse}: datagrams lost across rekeys");
+    }
+    let log = vwand.daemon.log();
+    let ups = log.matches("Child SA up").count();
+    let removed = log.matches("Child SA removed").count();
+    let by_hub = hub
+        .log()
+        .matches("generating CREATE_CHILD_SA request")
+        .count();
+    let by_vwand = hub.log().matches("parsed CREATE_CHILD_SA request").count();
+    eprintln!("{ups} Child SAs installed, {removed} removed; strongSwan initiated {by_hub}, vwand initiated {by_vwand}");
+    assert!(ups >= 7, "only {ups} Child SAs in 60 s");
+    assert!(removed + 2 >= ups, "old Child SAs are removed");
+    if hub_rekeys {
+        assert!(
+            by_hub >= 6 && by_vwand == 0,
+            "strongSwan {by_hub}, vwand {by_vwand}"
+        );
+    } else {
+        assert!(
+            by_vwand >= 6 && by_hub == 0,
+            "strongSwan {by_hub}, vwand {by_vwand}"
+        );
+    }
+    assert_ne!(vwand.outbound_spi(), first_spi);
+    assert_eq!(vwand.inbound("replay"), 0);
+    assert_eq!(vwand.inbound("icv_failure"), 0);
+    // The IKE SA survived every rekey.
+    assert_eq!(vwand.ike("state"), "established");
+    assert_eq!(vwand.ike("established_count"), "1");
+}
+
+#[test]
+fn hub_rekeys_under_load_lose_nothing() {
+    rekeys_under_load(true);
+}
+
+#[test]
+fn vwand_rekeys_under_load_lose_nothing() {
+    rekeys_under_load(false);
 }

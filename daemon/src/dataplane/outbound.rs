@@ -11,7 +11,7 @@ use esp::{EncapError, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tun::AsyncTun;
 
 /// Largest packet a TUN read returns (without GSO).
@@ -34,6 +34,9 @@ pub enum OutCommand {
         sa: Box<OutboundSa>,
         socket: usize,
         dest: SocketAddr,
+        /// Answered once the switch is done, so the control plane sends
+        /// its next IKE message (a DELETE of the old SA) only after it.
+        done: Option<oneshot::Sender<()>>,
     },
     Remove {
         tunnel: usize,
@@ -163,12 +166,16 @@ impl Outbound {
                 sa,
                 socket,
                 dest,
+                done,
             } => {
                 if let Some(t) = self.tunnels.get_mut(tunnel) {
                     tracing::info!(tunnel = %t.name, spi = format_args!("{:#010x}", sa.spi()), %dest, "outbound SA installed");
                     t.sa = Some(*sa);
                     t.socket = socket;
                     t.dest = dest;
+                }
+                if let Some(done) = done {
+                    let _ = done.send(());
                 }
             }
             OutCommand::Remove { tunnel, spi } => {

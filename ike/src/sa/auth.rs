@@ -26,7 +26,7 @@ fn id_body(id: &Identification) -> Vec<u8> {
     b
 }
 
-fn sa_params(spi: u32, c: EspChoice, keys: EspKeys, window: u32) -> SaParams {
+pub(super) fn sa_params(spi: u32, c: EspChoice, keys: EspKeys, window: u32) -> SaParams {
     let mut p = SaParams::new(spi, c.transform, keys.encryption);
     p.integ_key = keys.integrity;
     p.esn = c.esn;
@@ -65,7 +65,7 @@ fn collect(payloads: &[Payload]) -> AuthPayloads<'_> {
 }
 
 impl IkeSa {
-    fn new_child_spi(&mut self) -> Option<u32> {
+    pub(super) fn new_child_spi(&mut self) -> Option<u32> {
         let mut b = [0u8; 4];
         self.rng.fill(&mut b).ok()?;
         // SPIs below 256 are reserved (RFC 4303 §2.1).
@@ -112,7 +112,6 @@ impl IkeSa {
     }
 
     pub(super) fn on_auth_response(&mut self, now: Instant, payloads: &[Payload]) {
-        let _ = now;
         let a = collect(payloads);
         if let Some(e) = a.error.filter(|_| a.auth.is_none()) {
             return self.down(match e {
@@ -153,47 +152,59 @@ impl IkeSa {
         let Some((peer_spi, choice)) = accepted_esp(sa, &self.cfg.esp_proposals) else {
             return self.down(DownReason::NoProposalChosen);
         };
+        let (ni, nr, spi) = (self.ni.clone(), self.nr.clone(), self.child_spi);
+        let selectors = (tsi.selectors.clone(), tsr.selectors.clone());
         self.install_child(
+            now,
             choice,
-            peer_spi,
-            tsi.selectors.clone(),
-            tsr.selectors.clone(),
+            (spi, peer_spi),
+            None,
+            (&ni, &nr),
+            true,
+            selectors,
         );
     }
 
-    /// Derives the Child SA keys (§2.17) and hands the pair to the owner.
-    fn install_child(
+    /// Derives a Child SA's keys (§2.17) from the nonces (and PFS secret)
+    /// of the exchange that created it, and hands the pair to the owner.
+    /// `we_initiated`: we were the initiator of that exchange.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn install_child(
         &mut self,
+        now: Instant,
         c: EspChoice,
-        peer_spi: u32,
-        tsi: Vec<TrafficSelector>,
-        tsr: Vec<TrafficSelector>,
+        (our_spi, peer_spi): (u32, u32),
+        g_ir: Option<&esp::SecretBytes>,
+        (ni, nr): (&[u8], &[u8]),
+        we_initiated: bool,
+        (tsi, tsr): (Vec<TrafficSelector>, Vec<TrafficSelector>),
     ) {
         let Some(keys) = self.keys.as_ref() else {
             return;
         };
-        let Ok(k) = ChildKeys::derive(keys, c.transform, None, &self.ni, &self.nr) else {
+        let Ok(k) = ChildKeys::derive(keys, c.transform, g_ir, ni, nr) else {
             return self.down(DownReason::Protocol("child key derivation failed"));
         };
         let window = self.cfg.replay_window;
-        let initiator = self.role == super::ike_sa::Role::Initiator;
-        let (inbound_keys, outbound_keys, local_ts, remote_ts) = if initiator {
+        let (inbound_keys, outbound_keys, local_ts, remote_ts) = if we_initiated {
             (k.responder_to_initiator, k.initiator_to_responder, tsi, tsr)
         } else {
             (k.initiator_to_responder, k.responder_to_initiator, tsr, tsi)
         };
         let child = ChildSa {
-            inbound: sa_params(self.child_spi, c, inbound_keys, window),
+            inbound: sa_params(our_spi, c, inbound_keys, window),
             outbound: sa_params(peer_spi, c, outbound_keys, window),
             encap: self.nat || self.cfg.force_encap,
             local_ts,
             remote_ts,
+            // A rekey we answered: the peer installs its inbound side only
+            // once it has our response, so wait for its DELETE.
+            activate: we_initiated || self.children.is_empty(),
         };
-        self.child_up(child);
+        self.child_up(now, child);
     }
 
     pub(super) fn on_auth_request(&mut self, now: Instant, id: u32, payloads: &[Payload]) {
-        let _ = now;
         let a = collect(payloads);
         let refuse = |sa: &mut Self, n: NotifyType, reason: DownReason| {
             sa.respond(
@@ -276,6 +287,7 @@ impl IkeSa {
             selectors: tsr.clone(),
         }));
         self.respond(id, ExchangeType::IkeAuth, out);
-        self.install_child(c, peer_spi, tsi, tsr);
+        let (ni, nr) = (self.ni.clone(), self.nr.clone());
+        self.install_child(now, c, (spi, peer_spi), None, (&ni, &nr), false, (tsi, tsr));
     }
 }

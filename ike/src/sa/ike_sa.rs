@@ -42,6 +42,8 @@ pub(super) enum Pending {
     Auth,
     Dpd,
     Delete,
+    RekeyChild,
+    DeleteChild,
 }
 
 pub(super) struct Outstanding {
@@ -51,11 +53,14 @@ pub(super) struct Outstanding {
     pub timer: Retransmit,
 }
 
-/// The Child SA installed from IKE_AUTH.
+/// A Child SA handed to the owner. The newest is the current one; older
+/// ones wait out a grace period after a rekey, for packets in flight.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct ChildSpis {
     pub inbound: u32,
     pub outbound: u32,
+    /// When the owner is told to remove it.
+    pub retire_at: Option<Instant>,
 }
 
 pub struct IkeSa {
@@ -83,7 +88,16 @@ pub struct IkeSa {
     /// Our last response and the request ID it answered (§2.1).
     pub(super) last_response: Option<(u32, Vec<u8>)>,
     pub(super) child_spi: u32,
-    pub(super) child: Option<ChildSpis>,
+    pub(super) children: Vec<ChildSpis>,
+    /// When the current Child SA is rekeyed.
+    pub(super) rekey_at: Option<Instant>,
+    pub(super) rekey: Option<super::rekey::RekeyState>,
+    /// A Child SA we answered a rekey for: outbound switches to it when the
+    /// peer deletes the old one, or at this deadline.
+    pub(super) activation: Option<(u32, Instant)>,
+    /// After our rekey: the old pair's inbound SPI, deleted at this time
+    /// so packets already sent on it still arrive (§2.8).
+    pub(super) delete_old: Option<(u32, Instant)>,
     pub(super) last_heard: Instant,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
@@ -135,17 +149,27 @@ impl IkeSa {
             return None;
         }
         let retransmit = self.outstanding.as_ref().map(|o| o.timer.deadline());
-        let dpd = match (self.state, self.cfg.dpd_interval, &self.outstanding) {
-            (State::Established, Some(i), None) => Some(self.last_heard + i),
+        let idle = self.state == State::Established && self.outstanding.is_none();
+        let dpd = match (idle, self.cfg.dpd_interval) {
+            (true, Some(i)) => Some(self.last_heard + i),
             _ => None,
         };
-        match (retransmit, dpd) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let rekey = if idle { self.rekey_at } else { None };
+        let retire = self.children.iter().filter_map(|c| c.retire_at).min();
+        let activate = self.activation.map(|(_, at)| at);
+        let delete_old = if idle {
+            self.delete_old.map(|(_, at)| at)
+        } else {
+            None
+        };
+        [retransmit, dpd, rekey, retire, activate, delete_old]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.retire_due(now);
         if let Some(o) = &mut self.outstanding {
             match o.timer.on_timeout(now) {
                 Due::Wait => {}
@@ -165,10 +189,24 @@ impl IkeSa {
             }
             return;
         }
-        if let (State::Established, Some(i)) = (self.state, self.cfg.dpd_interval) {
-            if now >= self.last_heard + i {
-                self.start_informational(now, Pending::Dpd, Vec::new());
-            }
+        if self.state != State::Established {
+            return;
+        }
+        if let Some((spi, _)) = self.delete_old.filter(|(_, at)| now >= *at) {
+            self.delete_old = None;
+            let d = crate::wire::Delete {
+                protocol_id: crate::wire::ProtocolId::Esp,
+                spis: vec![spi],
+            };
+            self.start_informational(now, Pending::DeleteChild, vec![Payload::Delete(d)]);
+        } else if self.rekey_at.is_some_and(|t| now >= t) {
+            self.start_child_rekey(now);
+        } else if self
+            .cfg
+            .dpd_interval
+            .is_some_and(|i| now >= self.last_heard + i)
+        {
+            self.start_informational(now, Pending::Dpd, Vec::new());
         }
     }
 
@@ -227,7 +265,7 @@ impl IkeSa {
     ) {
         match kind {
             Pending::Init => self.on_init_response(now, from, msg, data),
-            Pending::Auth | Pending::Dpd | Pending::Delete => {
+            _ => {
                 let Some(inner) = self.open(msg, data) else {
                     return;
                 };
@@ -236,7 +274,9 @@ impl IkeSa {
                 match kind {
                     Pending::Auth => self.on_auth_response(now, &inner),
                     Pending::Delete => self.down(DownReason::Closed),
-                    _ => {}
+                    Pending::RekeyChild => self.on_rekey_response(now, &inner),
+                    Pending::DeleteChild => self.on_delete_child_response(now, &inner),
+                    Pending::Init | Pending::Dpd => {}
                 }
             }
         }
@@ -261,14 +301,10 @@ impl IkeSa {
                 self.on_auth_request(now, id, &inner)
             }
             (ExchangeType::Informational, State::Established | State::Deleting) => {
-                self.on_informational(id, &inner)
+                self.on_informational(now, id, &inner)
             }
-            // CREATE_CHILD_SA (rekeying) comes with the next step of the IKE
-            // issue; until then refuse politely (§2.21.2).
             (ExchangeType::CreateChildSa, State::Established) => {
-                let n =
-                    crate::wire::Notify::new(crate::wire::NotifyType::NoAdditionalSas, Vec::new());
-                self.respond(id, ExchangeType::CreateChildSa, vec![Payload::Notify(n)]);
+                self.on_create_child_sa(now, id, &inner)
             }
             _ => {}
         }
@@ -279,7 +315,7 @@ impl IkeSa {
         if self.state == State::Closed {
             return;
         }
-        if let Some(c) = self.child.take() {
+        for c in std::mem::take(&mut self.children) {
             self.events.push_back(Event::ChildDown {
                 inbound_spi: c.inbound,
                 outbound_spi: c.outbound,
@@ -290,12 +326,61 @@ impl IkeSa {
         self.events.push_back(Event::Down(reason));
     }
 
-    pub(super) fn child_up(&mut self, child: ChildSa) {
-        self.child = Some(ChildSpis {
+    pub(super) fn child_up(&mut self, now: Instant, child: ChildSa) {
+        // A newer Child SA supersedes one still waiting to be activated.
+        self.activate_pending();
+        if !child.activate {
+            self.activation = Some((child.inbound.spi, now + self.cfg.rekey_grace));
+        }
+        self.children.push(ChildSpis {
             inbound: child.inbound.spi,
             outbound: child.outbound.spi,
+            retire_at: None,
         });
+        self.rekey_at = self.next_rekey(now);
         self.events.push_back(Event::ChildUp(Box::new(child)));
+    }
+
+    /// The Child SA traffic goes out on.
+    pub(super) fn current_child(&self) -> Option<ChildSpis> {
+        self.children
+            .iter()
+            .rev()
+            .find(|c| c.retire_at.is_none())
+            .copied()
+    }
+
+    /// Tells the owner to remove a Child SA after the grace period.
+    pub(super) fn retire_child(&mut self, now: Instant, inbound: u32) {
+        let grace = self.cfg.rekey_grace;
+        if let Some(c) = self.children.iter_mut().find(|c| c.inbound == inbound) {
+            c.retire_at.get_or_insert(now + grace);
+        }
+    }
+
+    /// Switches outbound to the Child SA awaiting activation.
+    pub(super) fn activate_pending(&mut self) {
+        if let Some((spi, _)) = self.activation.take() {
+            self.events
+                .push_back(Event::ChildActivate { inbound_spi: spi });
+        }
+    }
+
+    fn retire_due(&mut self, now: Instant) {
+        if self.activation.is_some_and(|(_, at)| at <= now) {
+            self.activate_pending();
+        }
+        let (due, keep): (Vec<ChildSpis>, Vec<ChildSpis>) = self
+            .children
+            .iter()
+            .partition(|c| c.retire_at.is_some_and(|t| t <= now));
+        self.children = keep;
+        for c in due {
+            self.events.push_back(Event::ChildDown {
+                inbound_spi: c.inbound,
+                outbound_spi: c.outbound,
+            });
+        }
     }
 
     pub(super) fn send(&mut self, data: Vec<u8>) {

@@ -4,9 +4,10 @@
 use super::ike_sa::IkeSa;
 use super::types::DownReason;
 use crate::wire::{Delete, ExchangeType, Payload, ProtocolId};
+use std::time::Instant;
 
 impl IkeSa {
-    pub(super) fn on_informational(&mut self, id: u32, payloads: &[Payload]) {
+    pub(super) fn on_informational(&mut self, now: Instant, id: u32, payloads: &[Payload]) {
         let mut reply = Vec::new();
         let mut ike_deleted = false;
         for p in payloads {
@@ -14,19 +15,26 @@ impl IkeSa {
             match d.protocol_id {
                 ProtocolId::Ike => ike_deleted = true,
                 // §1.4.1: answer with the SPIs of our half of each pair.
+                // The old inbound SA stays for the grace period.
                 ProtocolId::Esp => {
-                    if let Some(c) = self.child {
-                        if d.spis.contains(&c.outbound) {
-                            reply.push(Payload::Delete(Delete {
-                                protocol_id: ProtocolId::Esp,
-                                spis: vec![c.inbound],
-                            }));
-                            self.child = None;
-                            self.events.push_back(super::types::Event::ChildDown {
-                                inbound_spi: c.inbound,
-                                outbound_spi: c.outbound,
-                            });
-                        }
+                    let ours: Vec<u32> = self
+                        .children
+                        .iter()
+                        .filter(|c| d.spis.contains(&c.outbound))
+                        .map(|c| c.inbound)
+                        .collect();
+                    if !ours.is_empty() {
+                        // The peer has its side of the new pair in place.
+                        self.activate_pending();
+                    }
+                    for spi in &ours {
+                        self.retire_child(now, *spi);
+                    }
+                    if !ours.is_empty() {
+                        reply.push(Payload::Delete(Delete {
+                            protocol_id: ProtocolId::Esp,
+                            spis: ours,
+                        }));
                     }
                 }
                 _ => {}

@@ -7,6 +7,7 @@ mod info;
 mod init;
 pub mod nat;
 pub mod negotiate;
+mod rekey;
 pub mod retransmit;
 pub mod selectors;
 mod types;

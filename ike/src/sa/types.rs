@@ -29,6 +29,12 @@ pub struct IkeConfig {
     /// UDP-encapsulate ESP and move IKE to port 4500 even without a NAT.
     pub force_encap: bool,
     pub replay_window: u32,
+    /// Rekey the Child SA this long after it was created, less up to 10%
+    /// jitter so two peers with the same setting rarely collide (§2.8).
+    pub child_rekey_after: Option<Duration>,
+    /// After a rekey, the old inbound SA stays this long for packets in
+    /// flight (make-before-break).
+    pub rekey_grace: Duration,
 }
 
 /// A datagram to send. IKE on port 4500 carries the non-ESP marker, which
@@ -49,6 +55,10 @@ pub struct ChildSa {
     pub encap: bool,
     pub local_ts: Vec<TrafficSelector>,
     pub remote_ts: Vec<TrafficSelector>,
+    /// Send on it at once. `false` when we answered the peer's rekey: the
+    /// inbound SA goes in now, and outbound switches on
+    /// [`Event::ChildActivate`], once the peer has installed its side.
+    pub activate: bool,
 }
 
 /// Why an IKE SA ended.
@@ -99,6 +109,8 @@ pub enum Event {
     },
     /// Install this Child SA into the data plane.
     ChildUp(Box<ChildSa>),
+    /// Start sending on this (already installed) Child SA.
+    ChildActivate { inbound_spi: u32 },
     /// Remove the Child SA with these SPIs.
     ChildDown { inbound_spi: u32, outbound_spi: u32 },
     /// The IKE SA is gone; its Child SAs with it.
