@@ -40,6 +40,10 @@ struct IkeTunnel {
     raw: bool,
     settings: IkeSettings,
     sa: Option<IkeSa>,
+    /// A responder SA for a new IKE_SA_INIT while `sa` is established: it
+    /// replaces `sa` only once it authenticates, so an unauthenticated
+    /// (possibly spoofed) IKE_SA_INIT cannot tear a tunnel down.
+    incoming: Option<IkeSa>,
     retry_at: Option<Instant>,
     retry_wait: Duration,
     /// Installed Child SAs; the last is current, older ones await removal.
@@ -80,6 +84,7 @@ impl Control {
                 raw: t.transport == Transport::Raw,
                 settings,
                 sa: None,
+                incoming: None,
                 retry_at: None,
                 retry_wait: RETRY_MIN,
                 children: Vec::new(),
@@ -155,7 +160,13 @@ impl Control {
     fn next_deadline(&self) -> Option<Instant> {
         self.tunnels
             .iter()
-            .flat_map(|t| [t.sa.as_ref().and_then(IkeSa::poll_timeout), t.retry_at])
+            .flat_map(|t| {
+                [
+                    t.sa.as_ref().and_then(IkeSa::poll_timeout),
+                    t.incoming.as_ref().and_then(IkeSa::poll_timeout),
+                    t.retry_at,
+                ]
+            })
             .flatten()
             .min()
     }
@@ -178,7 +189,8 @@ impl Control {
 
     fn timeouts(&mut self, now: Instant) {
         for i in 0..self.tunnels.len() {
-            if let Some(sa) = self.tunnels[i].sa.as_mut() {
+            let t = &mut self.tunnels[i];
+            for sa in [&mut t.sa, &mut t.incoming].into_iter().flatten() {
                 sa.handle_timeout(now);
             }
             if self.tunnels[i].retry_at.is_some_and(|r| r <= now) {
@@ -194,16 +206,16 @@ impl Control {
         };
         let h = h.header;
         // An SA we know, by its SPIs.
-        let known = self.tunnels.iter().position(|t| {
-            t.sa.as_ref().is_some_and(|sa| {
-                sa.spi_i() == h.spi_i && (sa.spi_r() == h.spi_r || sa.spi_r() == 0 || h.spi_r == 0)
-            })
-        });
-        if let Some(i) = known {
-            if let Some(sa) = self.tunnels[i].sa.as_mut() {
-                sa.handle_datagram(now, d.from, &d.data);
+        let matches = |sa: &IkeSa| {
+            sa.spi_i() == h.spi_i && (sa.spi_r() == h.spi_r || sa.spi_r() == 0 || h.spi_r == 0)
+        };
+        for t in &mut self.tunnels {
+            for sa in [&mut t.sa, &mut t.incoming].into_iter().flatten() {
+                if matches(sa) {
+                    sa.handle_datagram(now, d.from, &d.data);
+                    return;
+                }
             }
-            return;
         }
         // A new IKE SA from a configured peer.
         let is_init =
@@ -238,12 +250,12 @@ impl Control {
         ) {
             Accepted::Sa(sa) => {
                 tracing::info!(tunnel = %t.name, peer = %d.from, "responding to IKE_SA_INIT");
-                if let Some(mut old) = t.sa.take() {
-                    old.close(now);
-                    self.drain(i, old);
+                if t.sa.as_ref().is_some_and(IkeSa::is_established) {
+                    t.incoming = Some(*sa);
+                } else {
+                    t.sa = Some(*sa);
+                    t.retry_at = None;
                 }
-                self.tunnels[i].sa = Some(*sa);
-                self.tunnels[i].retry_at = None;
             }
             Accepted::Refused { reply, reason } => {
                 tracing::warn!(tunnel = %t.name, peer = %d.from, %reason, "IKE_SA_INIT refused");
@@ -255,11 +267,45 @@ impl Control {
         }
     }
 
-    /// Handles what a replaced SA still had to say (its Child SA going).
-    fn drain(&mut self, i: usize, mut sa: IkeSa) {
+    /// Polls a tunnel's incoming SA; once it authenticates it replaces the
+    /// current one (the peer has started afresh).
+    fn flush_incoming(&mut self, i: usize, out: &mut Vec<(IpAddr, Transmit)>) {
+        let local = self.tunnels[i].local;
+        let Some(sa) = self.tunnels[i].incoming.as_mut() else {
+            return;
+        };
+        let mut events = Vec::new();
+        while let Some(t) = sa.poll_transmit() {
+            out.push((local, t));
+        }
         while let Some(e) = sa.poll_event() {
-            if let Event::ChildDown { .. } = e {
+            events.push(e);
+        }
+        let established = events
+            .iter()
+            .any(|e| matches!(e, Event::Established { .. }));
+        let closed = sa.is_closed();
+        if established {
+            tracing::info!(tunnel = %self.tunnels[i].name, "the peer started a new IKE SA; it replaces the old one");
+            if let Some(mut old) = self.tunnels[i].sa.take() {
+                old.abandon();
+                while let Some(e) = old.poll_event() {
+                    if !matches!(e, Event::Down(_)) {
+                        self.event(i, e);
+                    }
+                }
+            }
+            self.tunnels[i].sa = self.tunnels[i].incoming.take();
+            for e in events {
                 self.event(i, e);
+            }
+        } else if closed {
+            let t = &mut self.tunnels[i];
+            t.incoming = None;
+            for e in events {
+                if let Event::Down(reason) = e {
+                    tracing::warn!(tunnel = %t.name, %reason, "a second IKE SA from the peer failed; the established one stays");
+                }
             }
         }
     }
@@ -281,6 +327,7 @@ impl Control {
             for e in events {
                 self.event(i, e);
             }
+            self.flush_incoming(i, &mut out);
             if self.tunnels[i].sa.as_ref().is_some_and(IkeSa::is_closed) {
                 self.tunnels[i].sa = None;
                 if self.tunnels[i].settings.initiate {
@@ -430,7 +477,13 @@ impl Control {
             tracing::error!(tunnel = %t.name, "cannot install the negotiated Child SA");
             return;
         };
-        let remote_port = t.sa.as_ref().map_or(NAT_T_PORT, |sa| sa.remote().port());
+        // ESP-in-UDP goes to the peer's NAT-T port: where its IKE floated
+        // to (a NAT may have mapped it), never to port 500.
+        let remote_port =
+            t.sa.as_ref()
+                .map(|sa| sa.remote().port())
+                .filter(|&p| p != IKE_PORT)
+                .unwrap_or(NAT_T_PORT);
         let dest = if encap {
             SocketAddr::new(t.peer, remote_port)
         } else {

@@ -8,7 +8,7 @@ use super::window::{MessageIds, RequestId};
 use crate::crypto::{DhKeyPair, IkeSaKeys, Rng, SkCipher};
 use crate::wire::{
     decode_payload_chain, encode_payload_chain, Encrypted, EncryptedLayout, ExchangeType, Flags,
-    Header, Message, Payload,
+    Header, Message, Payload, WireError,
 };
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -283,8 +283,16 @@ impl IkeSa {
     }
 
     fn handle_request(&mut self, now: Instant, from: SocketAddr, msg: &Message, data: &[u8]) {
-        let Some(inner) = self.open(msg, data) else {
-            return;
+        let inner = match self.open_checked(msg, data) {
+            Ok(inner) => inner,
+            // §2.5: an authentic request with an unknown critical payload,
+            // or bad syntax, is answered with the matching error notify.
+            Err(Some(e)) => {
+                let id = msg.header.message_id;
+                let exchange = msg.header.exchange_type;
+                return self.respond(id, exchange, vec![Payload::Notify(e.to_notify())]);
+            }
+            Err(None) => return,
         };
         self.last_heard = now;
         // RFC 7296 §2.23: follow the peer to its latest authenticated
@@ -440,13 +448,24 @@ impl IkeSa {
     /// Verifies and decrypts the SK payload of `msg` (whose bytes are
     /// `data`) and decodes the inner payloads.
     pub(super) fn open(&self, msg: &Message, data: &[u8]) -> Option<Vec<Payload>> {
-        let cipher = self.recv_cipher.as_ref()?;
-        let sk = msg.encrypted()?;
-        let layout = EncryptedLayout::locate(data).ok()?;
-        let prefix = data.get(..layout.iv_start)?;
-        let body = data.get(layout.iv_start..layout.end)?;
-        let plain = cipher.open(prefix, body).ok()?;
-        decode_payload_chain(sk.first_payload, &plain).ok()
+        self.open_checked(msg, data).ok()
+    }
+
+    /// As [`IkeSa::open`], telling apart a message that failed its
+    /// integrity check (`Err(None)`: dropped silently, §2.21.1) from an
+    /// authentic one whose payloads are bad (`Err(Some(e))`: answered).
+    pub(super) fn open_checked(
+        &self,
+        msg: &Message,
+        data: &[u8],
+    ) -> Result<Vec<Payload>, Option<WireError>> {
+        let cipher = self.recv_cipher.as_ref().ok_or(None)?;
+        let sk = msg.encrypted().ok_or(None)?;
+        let layout = EncryptedLayout::locate(data).map_err(|_| None)?;
+        let prefix = data.get(..layout.iv_start).ok_or(None)?;
+        let body = data.get(layout.iv_start..layout.end).ok_or(None)?;
+        let plain = cipher.open(prefix, body).map_err(|_| None)?;
+        decode_payload_chain(sk.first_payload, &plain).map_err(Some)
     }
 
     /// Starts an INFORMATIONAL exchange of ours (liveness or delete).
@@ -461,6 +480,12 @@ impl IkeSa {
         if let Some(bytes) = self.seal(header, &payloads) {
             self.request(now, kind, id, bytes);
         }
+    }
+
+    /// Drops the SA without telling the peer (it has replaced it with a
+    /// new one): its Child SAs go down at once.
+    pub fn abandon(&mut self) {
+        self.down(DownReason::Closed);
     }
 
     /// Sends DELETE for the IKE SA (and with it the Child SA, §1.4.1).

@@ -333,8 +333,7 @@ impl IkeSa {
                 DownReason::Protocol("bad KE public value"),
             );
         };
-        ike.nat = ike.cfg.force_encap
-            || nat::detected(ike.spi_i, ike.spi_r, local, remote, msg.notifies());
+        ike.nat = ike.cfg.force_encap || nat::detected(ike.spi_i, 0, local, remote, msg.notifies());
         let Ok(keys) =
             IkeSaKeys::from_ike_sa_init(suite, &g_ir, &ike.ni, &ike.nr, ike.spi_i, ike.spi_r)
         else {

@@ -44,7 +44,9 @@ pub fn notifies(
 }
 
 /// Whether a NAT sits between us, judged from the peer's notifies in a
-/// message it sent from `remote` to our `local`. No notifies: no NAT-T.
+/// message it sent from `remote` to our `local`, hashed with the SPIs that
+/// message's header carried (SPIr is 0 in the IKE_SA_INIT request). No
+/// notifies: no NAT-T.
 pub fn detected<'a>(
     spi_i: u64,
     spi_r: u64,
