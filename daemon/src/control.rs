@@ -49,6 +49,8 @@ struct IkeTunnel {
     /// Installed Child SAs; the last is current, older ones await removal.
     children: Vec<Installed>,
     status: IkeStatus,
+    /// The current Child SA's transform and ESN, for the status board.
+    transform: (String, bool),
 }
 
 pub struct Control {
@@ -89,6 +91,7 @@ impl Control {
                 retry_wait: RETRY_MIN,
                 children: Vec::new(),
                 status: IkeStatus::default(),
+                transform: (String::new(), false),
             });
         }
         let socket_index = dp
@@ -515,6 +518,7 @@ impl Control {
             pending_outbound,
         });
         t.status.encap = encap;
+        t.transform = (c.inbound.transform.to_string(), c.inbound.esn);
     }
 
     fn publish(&self) {
@@ -522,6 +526,8 @@ impl Control {
             for t in &self.tunnels {
                 if let Some(e) = s.tunnels.get_mut(&t.name) {
                     e.ike = Some(t.status.clone());
+                    e.transform.clone_from(&t.transform.0);
+                    e.esn = t.transform.1;
                 }
             }
         });
