@@ -120,6 +120,8 @@ impl TunnelSection {
             child_rekey_after: (i.child_rekey_seconds > 0)
                 .then(|| Duration::from_secs(i.child_rekey_seconds)),
             rekey_grace: Duration::from_secs(2),
+            ike_rekey_after: (i.ike_rekey_seconds > 0)
+                .then(|| Duration::from_secs(i.ike_rekey_seconds)),
         };
         Some(IkeSettings {
             config,

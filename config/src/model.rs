@@ -136,6 +136,14 @@ pub struct IkeSection {
     /// never. Azure's SA lifetime is 3600 s, so the default rekeys first.
     #[serde(default = "default_child_rekey")]
     pub child_rekey_seconds: u64,
+    /// Rekey the IKE SA after this many seconds (less up to 10%); 0:
+    /// never. Azure's IKE SA lifetime is 28,800 s.
+    #[serde(default = "default_ike_rekey")]
+    pub ike_rekey_seconds: u64,
+}
+
+fn default_ike_rekey() -> u64 {
+    25200
 }
 
 fn default_child_rekey() -> u64 {

@@ -209,9 +209,7 @@ impl Control {
         };
         let h = h.header;
         // An SA we know, by its SPIs.
-        let matches = |sa: &IkeSa| {
-            sa.spi_i() == h.spi_i && (sa.spi_r() == h.spi_r || sa.spi_r() == 0 || h.spi_r == 0)
-        };
+        let matches = |sa: &IkeSa| sa.owns(h.spi_i, h.spi_r);
         for t in &mut self.tunnels {
             for sa in [&mut t.sa, &mut t.incoming].into_iter().flatten() {
                 if matches(sa) {
@@ -403,6 +401,12 @@ impl Control {
                 t.retry_wait = RETRY_MIN;
             }
             Event::ChildUp(c) => self.install(i, *c),
+            Event::IkeRekeyed { spi_i, spi_r } => {
+                tracing::info!(tunnel = %t.name, spi_i = format_args!("{spi_i:016x}"), spi_r = format_args!("{spi_r:016x}"), "IKE SA rekeyed");
+                t.status.spi_i = format!("{spi_i:016x}");
+                t.status.spi_r = format!("{spi_r:016x}");
+                t.status.ike_rekeys += 1;
+            }
             Event::ChildActivate { inbound_spi } => {
                 let index = t.index;
                 let child = t.children.iter_mut().find(|c| c.inbound == inbound_spi);

@@ -64,6 +64,7 @@ pub struct IkeStatus {
     pub encap: bool,
     pub last_error: String,
     pub established_count: u64,
+    pub ike_rekeys: u64,
 }
 
 /// Per transport socket: what arrived that no SA claimed.

@@ -57,6 +57,7 @@ fn config(ike: &str, esp: &str, psk: &str, me: &str) -> IkeConfig {
         replay_window: 1024,
         child_rekey_after: None,
         rekey_grace: Duration::from_secs(1),
+        ike_rekey_after: None,
     }
 }
 
@@ -567,4 +568,93 @@ fn rekey_with_pfs() {
     // PFS: the new keys differ from what a rekey without a KE would give;
     // at least they differ from the first pair's.
     assert_ne!(na.inbound.enc_key, ua[0].inbound.enc_key);
+}
+
+fn ike_rekeys(s: &Side) -> Vec<(u64, u64)> {
+    s.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::IkeRekeyed { spi_i, spi_r } => Some((*spi_i, *spi_r)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// IKE SA rekeys from either side; Child SA rekeys and liveness checks keep
+/// working under each new IKE SA (so both derived the same SK_d), and the
+/// Child SAs survive every IKE rekey.
+#[test]
+fn ike_sa_rekeys_keep_children_and_keys_in_step() {
+    for (a_ike, b_ike) in [(true, false), (false, true)] {
+        let mut net = net();
+        let mut a_cfg = config(
+            "aes256gcm16-prfsha384-ecp384",
+            "aes256gcm16",
+            "shared secret",
+            A,
+        );
+        let mut b_cfg = config(
+            "aes256gcm16-prfsha384-ecp384",
+            "aes256gcm16",
+            "shared secret",
+            B,
+        );
+        if a_ike {
+            a_cfg.ike_rekey_after = Some(Duration::from_secs(15));
+        }
+        if b_ike {
+            b_cfg.ike_rekey_after = Some(Duration::from_secs(15));
+        }
+        a_cfg.child_rekey_after = Some(Duration::from_secs(7));
+        let (mut a, mut b) = establish_with(a_cfg, b_cfg.clone(), &mut net);
+        drive(&mut net, &mut a, &mut b, &b_cfg, Duration::from_secs(60));
+        let label = format!("a_ike={a_ike} b_ike={b_ike}");
+        assert_eq!(a.down(), None, "{label}: {:?}", a.events);
+        assert_eq!(b.down(), None, "{label}: {:?}", b.events);
+        let (ra, rb) = (ike_rekeys(&a), ike_rekeys(&b));
+        assert!(ra.len() >= 3, "{label}: {} IKE rekeys", ra.len());
+        assert_eq!(ra, rb, "{label}: both sides agree on every new SA's SPIs");
+        let (sa_a, sa_b) = (a.sa.as_ref().unwrap(), b.sa.as_ref().unwrap());
+        assert_eq!((sa_a.spi_i(), sa_a.spi_r()), *ra.last().unwrap());
+        assert_eq!((sa_b.spi_i(), sa_b.spi_r()), *ra.last().unwrap());
+        // Child SAs rekeyed across IKE rekeys, and every pair works.
+        let (ua, ub) = (children_up(&a), children_up(&b));
+        assert!(ua.len() >= 7, "{label}: {} Child SAs", ua.len());
+        for ca in &ua {
+            let cb = ub
+                .iter()
+                .find(|cb| cb.inbound.spi == ca.outbound.spi)
+                .expect("matching pair");
+            assert_esp_works(ca, cb);
+        }
+    }
+}
+
+#[test]
+fn ike_rekey_with_frequent_dpd_and_child_rekeys() {
+    let mut net = net();
+    let mut a_cfg = config(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        "shared secret",
+        A,
+    );
+    let b_cfg = config(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        "shared secret",
+        B,
+    );
+    a_cfg.dpd_interval = Some(Duration::from_secs(2));
+    a_cfg.child_rekey_after = Some(Duration::from_secs(7));
+    a_cfg.ike_rekey_after = Some(Duration::from_secs(20));
+    a_cfg.rekey_grace = Duration::from_secs(2);
+    let (mut a, mut b) = establish_with(a_cfg, b_cfg.clone(), &mut net);
+    drive(&mut net, &mut a, &mut b, &b_cfg, Duration::from_secs(60));
+    assert!(
+        ike_rekeys(&a).len() >= 2,
+        "{} IKE rekeys",
+        ike_rekeys(&a).len()
+    );
+    assert_eq!(a.down(), None);
 }

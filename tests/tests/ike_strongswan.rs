@@ -304,12 +304,13 @@ fn rekeys_under_load(hub_rekeys: bool) {
         StartAction::None,
     );
     opts.child_rekey_time = Some(Duration::from_secs(if hub_rekeys { 8 } else { 600 }));
+    opts.ike_rekey_time = Some(Duration::from_secs(if hub_rekeys { 20 } else { 600 }));
     opts.rand_time = Some(Duration::from_secs(2));
     let hub = StrongswanHub::start(&b, opts, &hub_dir);
     let extra = if hub_rekeys {
-        "child_rekey_seconds = 0\n"
+        "child_rekey_seconds = 0\nike_rekey_seconds = 0\n"
     } else {
-        "child_rekey_seconds = 7\n"
+        "child_rekey_seconds = 7\nike_rekey_seconds = 20\n"
     };
     let config = vwand_config_with(
         "aes256gcm16-prfsha384-ecp384",
@@ -364,9 +365,19 @@ fn rekeys_under_load(hub_rekeys: bool) {
     assert_ne!(vwand.outbound_spi(), first_spi);
     assert_eq!(vwand.inbound("replay"), 0);
     assert_eq!(vwand.inbound("icv_failure"), 0);
-    // The IKE SA survived every rekey.
+    // IKE SA rekeys (every ~18-20 s) happened, and the IKE SA was never
+    // re-established from scratch.
+    let ike_rekeys: u64 = vwand.ike("ike_rekeys").parse().unwrap_or(0);
+    eprintln!("{ike_rekeys} IKE SA rekeys");
+    assert!(ike_rekeys >= 2, "only {ike_rekeys} IKE SA rekeys");
     assert_eq!(vwand.ike("state"), "established");
     assert_eq!(vwand.ike("established_count"), "1");
+    let sa = hub.wait_established(Duration::from_secs(5));
+    assert_eq!(
+        sa.initiator_spi.trim_start_matches("0x"),
+        vwand.ike("spi_i"),
+        "both ends on the same IKE SA"
+    );
 }
 
 #[test]

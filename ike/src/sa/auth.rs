@@ -132,6 +132,7 @@ impl IkeSa {
         }
         let suite = keys.suite().to_string();
         self.state = super::ike_sa::State::Established;
+        self.ike_rekey_at = self.next_ike_rekey(now);
         self.events.push_back(Event::Established {
             spi_i: self.spi_i,
             spi_r: self.spi_r,
@@ -245,6 +246,7 @@ impl IkeSa {
             }),
         ];
         self.state = super::ike_sa::State::Established;
+        self.ike_rekey_at = self.next_ike_rekey(now);
         self.events.push_back(Event::Established {
             spi_i: self.spi_i,
             spi_r: self.spi_r,

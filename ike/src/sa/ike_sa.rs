@@ -44,6 +44,7 @@ pub(super) enum Pending {
     Delete,
     RekeyChild,
     DeleteChild,
+    RekeyIke,
 }
 
 pub(super) struct Outstanding {
@@ -98,6 +99,10 @@ pub struct IkeSa {
     /// After our rekey: the old pair's inbound SPI, deleted at this time
     /// so packets already sent on it still arrive (§2.8).
     pub(super) delete_old: Option<(u32, Instant)>,
+    pub(super) ike_rekey: Option<super::rekey_ike::IkeRekeyState>,
+    pub(super) ike_rekey_at: Option<Instant>,
+    /// The IKE SA before the last rekey, until it is deleted.
+    pub(super) retired: Option<super::rekey_ike::Retired>,
     pub(super) last_heard: Instant,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
@@ -162,14 +167,19 @@ impl IkeSa {
         } else {
             None
         };
-        [retransmit, dpd, rekey, retire, activate, delete_old]
-            .into_iter()
-            .flatten()
-            .min()
+        let ike_rekey = if idle { self.ike_rekey_at } else { None };
+        let retired = self.retired_deadline();
+        [
+            retransmit, dpd, rekey, retire, activate, delete_old, ike_rekey, retired,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         self.retire_due(now);
+        self.retired_timeout(now);
         if let Some(o) = &mut self.outstanding {
             match o.timer.on_timeout(now) {
                 Due::Wait => {}
@@ -201,6 +211,8 @@ impl IkeSa {
             self.start_informational(now, Pending::DeleteChild, vec![Payload::Delete(d)]);
         } else if self.rekey_at.is_some_and(|t| now >= t) {
             self.start_child_rekey(now);
+        } else if self.ike_rekey_at.is_some_and(|t| now >= t) {
+            self.start_ike_rekey(now);
         } else if self
             .cfg
             .dpd_interval
@@ -219,6 +231,9 @@ impl IkeSa {
             return;
         };
         let h = msg.header;
+        if self.is_retired(h.spi_i, h.spi_r) {
+            return self.handle_retired(now, &msg, data);
+        }
         // Until the IKE_SA_INIT response, the initiator knows no SPIr.
         let spi_r_ok = h.spi_r == self.spi_r || self.spi_r == 0 || h.spi_r == 0;
         if h.spi_i != self.spi_i || !spi_r_ok {
@@ -276,6 +291,7 @@ impl IkeSa {
                     Pending::Delete => self.down(DownReason::Closed),
                     Pending::RekeyChild => self.on_rekey_response(now, &inner),
                     Pending::DeleteChild => self.on_delete_child_response(now, &inner),
+                    Pending::RekeyIke => self.on_ike_rekey_response(now, &inner),
                     Pending::Init | Pending::Dpd => {}
                 }
             }

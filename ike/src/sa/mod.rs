@@ -8,6 +8,7 @@ mod init;
 pub mod nat;
 pub mod negotiate;
 mod rekey;
+mod rekey_ike;
 pub mod retransmit;
 pub mod selectors;
 mod types;

@@ -223,8 +223,16 @@ impl IkeSa {
     pub(super) fn on_create_child_sa(&mut self, now: Instant, id: u32, payloads: &[Payload]) {
         let c = collect(payloads);
         let Some(rekey_spi) = c.rekey_spi else {
-            // Only one Child SA per tunnel (route-based, 0/0 selectors);
-            // an IKE SA rekey arrives here too until it is supported.
+            // §1.3.2: an SA payload proposing IKE is an IKE SA rekey.
+            let ike = c.sa.is_some_and(|sa| {
+                sa.proposals
+                    .iter()
+                    .any(|p| p.protocol_id == ProtocolId::Ike)
+            });
+            if ike {
+                return self.on_ike_rekey_request(now, id, payloads);
+            }
+            // Only one Child SA per tunnel (route-based, 0/0 selectors).
             return self.respond(
                 id,
                 ExchangeType::CreateChildSa,

@@ -32,6 +32,8 @@ pub struct IkeConfig {
     /// Rekey the Child SA this long after it was created, less up to 10%
     /// jitter so two peers with the same setting rarely collide (§2.8).
     pub child_rekey_after: Option<Duration>,
+    /// Rekey the IKE SA this long after it was created (less up to 10%).
+    pub ike_rekey_after: Option<Duration>,
     /// After a rekey, the old inbound SA stays this long for packets in
     /// flight (make-before-break).
     pub rekey_grace: Duration,
@@ -109,6 +111,8 @@ pub enum Event {
     },
     /// Install this Child SA into the data plane.
     ChildUp(Box<ChildSa>),
+    /// The IKE SA was rekeyed and goes on under these SPIs.
+    IkeRekeyed { spi_i: u64, spi_r: u64 },
     /// Start sending on this (already installed) Child SA.
     ChildActivate { inbound_spi: u32 },
     /// Remove the Child SA with these SPIs.
