@@ -178,6 +178,9 @@ impl IkeSa {
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
         self.retire_due(now);
         self.retired_timeout(now);
         if let Some(o) = &mut self.outstanding {
@@ -347,6 +350,15 @@ impl IkeSa {
         }
         self.state = State::Closed;
         self.outstanding = None;
+        // Nothing may follow Down: no activation, rekey, delete or retired
+        // SA's retransmission.
+        self.activation = None;
+        self.delete_old = None;
+        self.rekey_at = None;
+        self.rekey = None;
+        self.ike_rekey_at = None;
+        self.ike_rekey = None;
+        self.retired = None;
         self.events.push_back(Event::Down(reason));
     }
 
