@@ -103,7 +103,7 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     }
     status_task.abort();
     let _ = std::fs::remove_file(&cfg.daemon.status_socket);
-    let summary = status::update_and_read(&board);
+    let summary = status::compact_json(&board);
     tracing::info!(%summary, "final counters");
     Ok(())
 }

@@ -117,7 +117,7 @@ pub fn update(board: &Board, f: impl FnOnce(&mut Status)) {
 }
 
 /// The board as compact JSON, for the final log line.
-pub fn update_and_read(board: &Board) -> String {
+pub fn compact_json(board: &Board) -> String {
     let guard = board.lock().unwrap_or_else(|p| p.into_inner());
     serde_json::to_string(&*guard).unwrap_or_default()
 }

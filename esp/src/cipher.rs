@@ -293,10 +293,10 @@ impl AesKey {
     fn cbc_encrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
         let len = data.len();
         let done = match self {
-            AesKey::Aes128(k) => cbc::Encryptor::inner_iv_init(k.clone(), iv.into())
+            AesKey::Aes128(k) => cbc::Encryptor::<&_>::inner_iv_init(k, iv.into())
                 .encrypt_padded_mut::<NoPadding>(data, len)
                 .is_ok(),
-            AesKey::Aes256(k) => cbc::Encryptor::inner_iv_init(k.clone(), iv.into())
+            AesKey::Aes256(k) => cbc::Encryptor::<&_>::inner_iv_init(k, iv.into())
                 .encrypt_padded_mut::<NoPadding>(data, len)
                 .is_ok(),
         };
@@ -306,10 +306,10 @@ impl AesKey {
     /// `data` is block-aligned: the caller checked it.
     fn cbc_decrypt(&self, iv: &[u8; 16], data: &mut [u8]) {
         let done = match self {
-            AesKey::Aes128(k) => cbc::Decryptor::inner_iv_init(k.clone(), iv.into())
+            AesKey::Aes128(k) => cbc::Decryptor::<&_>::inner_iv_init(k, iv.into())
                 .decrypt_padded_mut::<NoPadding>(data)
                 .is_ok(),
-            AesKey::Aes256(k) => cbc::Decryptor::inner_iv_init(k.clone(), iv.into())
+            AesKey::Aes256(k) => cbc::Decryptor::<&_>::inner_iv_init(k, iv.into())
                 .decrypt_padded_mut::<NoPadding>(data)
                 .is_ok(),
         };

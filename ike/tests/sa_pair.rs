@@ -97,6 +97,21 @@ impl Side {
 }
 
 /// Runs until both sides are quiet, in virtual time.
+impl Net {
+    /// Counts one datagram sent and says how many copies of it arrive: 0
+    /// when it is the drop_every-th, 2 when duplicating, else 1.
+    fn copies(&mut self) -> usize {
+        self.sent += 1;
+        if self.drop_every > 0 && self.sent.is_multiple_of(self.drop_every) {
+            0
+        } else if self.duplicate {
+            2
+        } else {
+            1
+        }
+    }
+}
+
 fn drive(net: &mut Net, a: &mut Side, b: &mut Side, b_cfg: &IkeConfig, until: Duration) {
     let end = net.now + until;
     let (a_addr, b_addr): (SocketAddr, SocketAddr) = (A.parse().unwrap(), B.parse().unwrap());
@@ -105,12 +120,7 @@ fn drive(net: &mut Net, a: &mut Side, b: &mut Side, b_cfg: &IkeConfig, until: Du
         // A -> B
         while let Some(t) = a.sa.as_mut().and_then(|s| s.poll_transmit()) {
             progressed = true;
-            net.sent += 1;
-            if net.drop_every > 0 && net.sent.is_multiple_of(net.drop_every) {
-                continue;
-            }
-            let copies = if net.duplicate { 2 } else { 1 };
-            for _ in 0..copies {
+            for _ in 0..net.copies() {
                 let from = SocketAddr::new(a_addr.ip(), t.local_port);
                 match &mut b.sa {
                     Some(sa) => sa.handle_datagram(net.now, from, &t.data),
@@ -132,13 +142,8 @@ fn drive(net: &mut Net, a: &mut Side, b: &mut Side, b_cfg: &IkeConfig, until: Du
         // B -> A
         while let Some(t) = b.sa.as_mut().and_then(|s| s.poll_transmit()) {
             progressed = true;
-            net.sent += 1;
-            if net.drop_every > 0 && net.sent.is_multiple_of(net.drop_every) {
-                continue;
-            }
             let from = SocketAddr::new(b_addr.ip(), t.local_port);
-            let copies = if net.duplicate { 2 } else { 1 };
-            for _ in 0..copies {
+            for _ in 0..net.copies() {
                 if let Some(sa) = a.sa.as_mut() {
                     sa.handle_datagram(net.now, from, &t.data);
                 }

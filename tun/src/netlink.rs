@@ -138,33 +138,29 @@ impl Netlink {
         table: Option<u32>,
         metric: Option<u32>,
     ) -> io::Result<()> {
-        let spec = RouteSpec {
-            ifindex,
-            dest: network(dest, prefix_len)?,
-            prefix_len,
-            table,
-            metric,
-        };
-        match self.route_op(&spec, RouteOp::Add).await.map_err(to_io) {
-            Ok(()) => {
-                tracing::debug!(ifindex, dest = %spec.dest, prefix_len, ?table, ?metric, "added route");
-                Ok(())
-            }
-            Err(e) if errno_in(&e, &[libc::EEXIST]) => {
-                tracing::debug!(ifindex, dest = %spec.dest, prefix_len, ?table, "route already present");
-                Ok(())
-            }
-            Err(e) => Err(with_context(
-                e,
-                format_args!("add route {}/{prefix_len} via ifindex {ifindex}", spec.dest),
-            )),
-        }
+        self.change_route(RouteOp::Add, ifindex, dest, prefix_len, table, metric)
+            .await
     }
 
     /// Deletes the route added by [`Netlink::add_route`] with the same
     /// arguments. Succeeds if no such route exists.
     pub async fn del_route(
         &self,
+        ifindex: u32,
+        dest: IpAddr,
+        prefix_len: u8,
+        table: Option<u32>,
+        metric: Option<u32>,
+    ) -> io::Result<()> {
+        self.change_route(RouteOp::Del, ifindex, dest, prefix_len, table, metric)
+            .await
+    }
+
+    /// Adds or deletes a route, treating "already so" (EEXIST on add,
+    /// ENOENT/ESRCH on delete) as success.
+    async fn change_route(
+        &self,
+        op: RouteOp,
         ifindex: u32,
         dest: IpAddr,
         prefix_len: u8,
@@ -178,19 +174,23 @@ impl Netlink {
             table,
             metric,
         };
-        match self.route_op(&spec, RouteOp::Del).await.map_err(to_io) {
+        let (verb, already): (&str, &[i32]) = match op {
+            RouteOp::Add => ("add", &[libc::EEXIST]),
+            RouteOp::Del => ("delete", &[libc::ENOENT, libc::ESRCH]),
+        };
+        match self.route_op(&spec, op).await.map_err(to_io) {
             Ok(()) => {
-                tracing::debug!(ifindex, dest = %spec.dest, prefix_len, ?table, "deleted route");
+                tracing::debug!(ifindex, dest = %spec.dest, prefix_len, ?table, ?metric, "{verb} route done");
                 Ok(())
             }
-            Err(e) if errno_in(&e, &[libc::ENOENT, libc::ESRCH]) => {
-                tracing::debug!(ifindex, dest = %spec.dest, prefix_len, ?table, "route already absent");
+            Err(e) if errno_in(&e, already) => {
+                tracing::debug!(ifindex, dest = %spec.dest, prefix_len, ?table, "{verb} route: already so");
                 Ok(())
             }
             Err(e) => Err(with_context(
                 e,
                 format_args!(
-                    "delete route {}/{prefix_len} via ifindex {ifindex}",
+                    "{verb} route {}/{prefix_len} via ifindex {ifindex}",
                     spec.dest
                 ),
             )),
