@@ -14,7 +14,8 @@ use super::types::{DownReason, IkeConfig, Transmit};
 use super::window::MessageIds;
 use crate::crypto::{DhGroup, DhKeyPair, IkeSaKeys, Rng};
 use crate::wire::{
-    ExchangeType, Flags, Header, KeyExchange, Message, Nonce, Notify, NotifyType, Payload,
+    ExchangeType, FixedHeader, Flags, Header, KeyExchange, Message, Nonce, Notify, NotifyType,
+    Payload, WireError,
 };
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -43,6 +44,52 @@ pub enum Accepted {
     Refused { reply: Transmit, reason: DownReason },
     /// Not an IKE_SA_INIT request: ignore it.
     Ignored,
+}
+
+/// RFC 7296 §2.5: an IKE_SA_INIT request with a critical payload we do
+/// not know is refused, unencrypted, with UNSUPPORTED_CRITICAL_PAYLOAD
+/// naming the payload type. Anything else undecodable is dropped: there is
+/// nothing authentic to answer (§2.21.1).
+fn refuse_undecodable(
+    local: SocketAddr,
+    remote: SocketAddr,
+    data: &[u8],
+    e: &WireError,
+) -> Accepted {
+    let WireError::UnsupportedCriticalPayload(t) = e else {
+        return Accepted::Ignored;
+    };
+    let Ok(fixed) = FixedHeader::decode_prefix(data) else {
+        return Accepted::Ignored;
+    };
+    let h = fixed.header;
+    if h.exchange_type != ExchangeType::IkeSaInit
+        || h.flags.response()
+        || !h.flags.initiator()
+        || h.message_id != 0
+        || h.spi_r != 0
+    {
+        return Accepted::Ignored;
+    }
+    let header = Header::new(
+        h.spi_i,
+        0,
+        ExchangeType::IkeSaInit,
+        Flags::new(false, true),
+        0,
+    );
+    let notify = Notify::new(NotifyType::UnsupportedCriticalPayload, vec![*t]);
+    match Message::new(header, vec![Payload::Notify(notify)]).encode() {
+        Ok(data) => Accepted::Refused {
+            reply: Transmit {
+                local_port: local.port(),
+                remote,
+                data,
+            },
+            reason: DownReason::Protocol("unsupported critical payload in IKE_SA_INIT"),
+        },
+        Err(_) => Accepted::Ignored,
+    }
 }
 
 impl IkeSa {
@@ -255,8 +302,9 @@ impl IkeSa {
         now: Instant,
         rng: Box<dyn Rng + Send>,
     ) -> Accepted {
-        let Ok(msg) = Message::decode(data) else {
-            return Accepted::Ignored;
+        let msg = match Message::decode(data) {
+            Ok(msg) => msg,
+            Err(e) => return refuse_undecodable(local, remote, data, &e),
         };
         let h = msg.header;
         if h.exchange_type != ExchangeType::IkeSaInit
