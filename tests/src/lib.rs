@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bird;
 pub mod capture;
 pub mod iperf;
 pub mod netns;
@@ -40,6 +41,7 @@ pub mod strongswan;
 #[allow(missing_docs)]
 pub mod vwand;
 
+pub use bird::{BgpNeighbor, Bird, BirdOptions};
 pub use capture::{pcap_count, pcap_text, Capture};
 pub use iperf::{
     iperf3_client, iperf3_run, parse_iperf3_json, try_iperf3_run, Iperf3Opts, Iperf3Result,
