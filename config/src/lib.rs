@@ -5,11 +5,13 @@
 //! reason, and never echoes a secret. `vwand check` and the daemon use the
 //! same [`load`], so what `check` accepts is what the daemon runs.
 
+mod bgp_section;
 mod error;
 mod ike;
 mod model;
 mod validate;
 
+pub use bgp_section::{BgpSection, TunnelBgpSection};
 pub use error::ConfigError;
 pub use ike::IkeSettings;
 pub use model::{
@@ -51,9 +53,11 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates configuration text; `path` is only for messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let config: Config =
+    let mut config: Config =
         toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
     validate::check(&config, path, text)?;
+    let err = |offset: usize, reason: String| ConfigError::at(path, text, offset, reason);
+    config.warnings = bgp_section::check(&config, &err)?;
     Ok(config)
 }
 
@@ -61,6 +65,11 @@ impl Config {
     pub fn has_secrets(&self) -> bool {
         self.tunnels
             .iter()
-            .any(|t| t.get_ref().manual.is_some() || t.get_ref().ike.is_some())
+            .any(|t| {
+                let t = t.get_ref();
+                t.manual.is_some()
+                    || t.ike.is_some()
+                    || t.bgp.as_ref().is_some_and(|b| b.md5_password.is_some())
+            })
     }
 }
