@@ -15,6 +15,12 @@ pub struct Config {
     pub tun: TunSection,
     #[serde(default, rename = "tunnel")]
     pub tunnels: Vec<Spanned<TunnelSection>>,
+    /// The embedded BGP speaker.
+    pub bgp: Option<crate::bgp_section::BgpSection>,
+    /// Findings that do not stop the daemon (e.g. the encryption guard's
+    /// warnings), each with its place in the file.
+    #[serde(skip)]
+    pub warnings: Vec<crate::ConfigError>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,6 +100,8 @@ pub struct TunnelSection {
     pub manual: Option<ManualSection>,
     /// IKEv2 keying: the usual way.
     pub ike: Option<IkeSection>,
+    /// The BGP session to this instance, carried by this tunnel.
+    pub bgp: Option<crate::bgp_section::TunnelBgpSection>,
 }
 
 /// IKEv2 (RFC 7296) with a pre-shared key. ESP goes raw unless a NAT is
