@@ -47,8 +47,11 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
                 ),
             ));
         }
-        if t.routes.is_empty() {
-            return Err(err(at, format!("tunnel {:?}: routes is empty", t.name)));
+        if t.routes.is_empty() && t.bgp.is_none() {
+            return Err(err(
+                at,
+                format!("tunnel {:?}: routes is empty (and no BGP session learns any)", t.name),
+            ));
         }
         match (&t.manual, &t.ike) {
             (Some(m), None) => {

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use crate::bgp_plane::BgpCommand;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -65,6 +66,8 @@ pub struct Control {
     board: Board,
     /// Outbound switches the data plane has not confirmed yet.
     switching: Vec<oneshot::Receiver<()>>,
+    /// Tunnel up/down, for the BGP sessions they carry.
+    bgp: Option<mpsc::UnboundedSender<BgpCommand>>,
 }
 
 impl Control {
@@ -125,7 +128,19 @@ impl Control {
             readers,
             board,
             switching: Vec::new(),
+            bgp: None,
         })
+    }
+
+    pub fn with_bgp(mut self, tx: mpsc::UnboundedSender<BgpCommand>) -> Self {
+        self.bgp = Some(tx);
+        self
+    }
+
+    fn tell_bgp(&self, tunnel: usize, up: bool) {
+        if let Some(tx) = &self.bgp {
+            let _ = tx.send(BgpCommand::Tunnel { tunnel, up });
+        }
     }
 
     /// Takes the receiving end of the IKE channel from the data plane.
@@ -400,7 +415,11 @@ impl Control {
                 t.status.last_error.clear();
                 t.retry_wait = RETRY_MIN;
             }
-            Event::ChildUp(c) => self.install(i, *c),
+            Event::ChildUp(c) => {
+                let index = t.index;
+                self.install(i, *c);
+                self.tell_bgp(index, true);
+            }
             Event::IkeRekeyed { spi_i, spi_r } => {
                 tracing::info!(tunnel = %t.name, spi_i = format_args!("{spi_i:016x}"), spi_r = format_args!("{spi_r:016x}"), "IKE SA rekeyed");
                 t.status.spi_i = format!("{spi_i:016x}");
@@ -454,6 +473,8 @@ impl Control {
                 }
                 t.status.state = "down".into();
                 t.status.last_error = reason.to_string();
+                let index = t.index;
+                self.tell_bgp(index, false);
             }
         }
     }

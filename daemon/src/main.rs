@@ -1,6 +1,7 @@
 //! vwand: a userspace IPsec endpoint for Azure Virtual WAN over
 //! ExpressRoute private peering.
 
+mod bgp_plane;
 mod control;
 mod dataplane;
 mod droplog;

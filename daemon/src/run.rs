@@ -1,5 +1,6 @@
 //! Daemon start-up, signal handling and shutdown.
 
+use crate::bgp_plane::{self, BgpCommand, BgpPlane, RouteSink, Routes};
 use crate::control::Control;
 use crate::dataplane::fib::Fib;
 use crate::dataplane::inbound::{IkeDatagram, InCommand, InTunnel, Inbound};
@@ -9,6 +10,7 @@ use crate::notify::notify;
 use crate::status;
 use config::{Config, Transport};
 use esp::{InboundSa, InboundSad, OutboundSa};
+use ipnet::IpNet;
 use ike::sa::NAT_T_PORT;
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
@@ -34,17 +36,34 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     for a in &cfg.tun.addresses {
         nl.add_address(ifindex, a.addr(), a.prefix_len()).await?;
     }
-    for t in &cfg.tunnels {
-        for r in &t.get_ref().routes {
-            nl.add_route(ifindex, r.addr(), r.prefix_len(), None, None)
-                .await
-                .map_err(|e| format!("cannot add route {r} via {tun_name}: {e}"))?;
-        }
+    for (r, _) in static_routes(&cfg) {
+        nl.add_route(ifindex, r.addr(), r.prefix_len(), None, None)
+            .await
+            .map_err(|e| format!("cannot add route {r} via {tun_name}: {e}"))?;
     }
     let tun = Arc::new(AsyncTun::new(tun)?);
     let board = status::new_board();
     let dp = build_dataplane(&cfg, &tun, &board)?;
-    let control = Control::new(&cfg, &dp, board.clone()).await?;
+    for w in &cfg.warnings {
+        tracing::warn!(warning = %w, "configuration");
+    }
+    let (bgp_tx, bgp_rx) = mpsc::unbounded_channel();
+    let statics = static_routes(&cfg);
+    let sink = RouteSink {
+        nl,
+        ifindex,
+        table: cfg.bgp.as_ref().map_or(254, |b| b.route_table),
+        metric: cfg.bgp.as_ref().map_or(100, |b| b.route_metric),
+        out: dp.out_commands.clone(),
+        inbound: dp.in_commands.clone(),
+    };
+    let mut bgp = BgpPlane::new(&cfg, Routes::new(sink, statics), board.clone(), bgp_rx)?;
+    if let Some(b) = bgp.as_mut() {
+        b.start_manual(&cfg);
+    }
+    let control = Control::new(&cfg, &dp, board.clone())
+        .await?
+        .with_bgp(bgp_tx.clone());
     let Dataplane {
         outbound,
         inbounds,
@@ -70,6 +89,9 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     // while the data plane still runs.
     let (ctl_stop_tx, ctl_stop_rx) = watch::channel(false);
     let control_task = tokio::spawn(control.run(ctl_stop_rx));
+    // BGP stops first of all: its Cease must cross the tunnel.
+    let (bgp_stop_tx, bgp_stop_rx) = watch::channel(false);
+    let bgp_task = bgp.map(|b| tokio::spawn(b.run(bgp_stop_rx)));
     tracing::info!(tun = %tun_name, tunnels = cfg.tunnels.len(), "vwand running");
     notify("READY=1");
 
@@ -80,11 +102,17 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
         tokio::select! {
             _ = term.recv() => break,
             _ = int.recv() => break,
-            _ = hup.recv() => reload(config_path),
+            _ = hup.recv() => reload(config_path, &bgp_tx),
         }
     }
     tracing::info!("shutting down");
     notify("STOPPING=1");
+    let _ = bgp_stop_tx.send(true);
+    if let Some(t) = bgp_task {
+        if tokio::time::timeout(Duration::from_secs(3), t).await.is_err() {
+            tracing::warn!("the BGP plane did not stop in time");
+        }
+    }
     let _ = ctl_stop_tx.send(true);
     if tokio::time::timeout(Duration::from_secs(3), control_task)
         .await
@@ -111,13 +139,36 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
 /// SIGHUP: a bad file is refused and everything keeps running. Manual SAs
 /// are not re-keyed live: changing keys by hand needs both ends to switch
 /// at once, which is what IKE is for.
-fn reload(path: &Path) {
+///
+/// BGP advertisements (`[bgp] advertise`, `prepend`) change live: the
+/// difference goes out as UPDATEs and withdrawals.
+fn reload(path: &Path, bgp: &mpsc::UnboundedSender<BgpCommand>) {
     match config::load(path) {
-        Ok(_) => tracing::info!(
-            "configuration re-read and valid; manual SA changes take effect at restart"
-        ),
+        Ok(cfg) => {
+            for w in &cfg.warnings {
+                tracing::warn!(warning = %w, "configuration");
+            }
+            let _ = bgp.send(BgpCommand::Export(bgp_plane::exports(&cfg)));
+            tracing::info!(
+                "configuration re-read and valid; BGP advertisements updated, other changes take effect at restart"
+            );
+        }
         Err(e) => tracing::error!(error = %e, "reload refused; keeping the running configuration"),
     }
+}
+
+/// Routes into the TUN at start: each tunnel's `routes`, and the host
+/// route of its BGP peer, pinned to that tunnel.
+fn static_routes(cfg: &Config) -> Vec<(IpNet, usize)> {
+    let mut out = Vec::new();
+    for (ti, t) in cfg.tunnels.iter().enumerate() {
+        let t = t.get_ref();
+        out.extend(t.routes.iter().map(|r| (r.trunc(), ti)));
+        if let Some(b) = &t.bgp {
+            out.push((IpNet::from(*b.peer.get_ref()), ti));
+        }
+    }
+    out
 }
 
 /// The data plane's tasks, and what the control plane needs to steer them.
@@ -158,10 +209,10 @@ fn build_dataplane(
     let mut socket_index: BTreeMap<(Kind, IpAddr), usize> = BTreeMap::new();
     let mut sockets = Vec::new();
     let mut out_tunnels = Vec::new();
-    let mut fib = Vec::new();
     let mut in_tunnels = Vec::new();
     let mut manual_inbound: Vec<(usize, usize, InboundSa)> = Vec::new();
 
+    let fib = static_routes(cfg);
     for (ti, spanned) in cfg.tunnels.iter().enumerate() {
         let t = spanned.get_ref();
         let kind = match t.transport {
@@ -208,11 +259,9 @@ fn build_dataplane(
             socket: s,
             dest: sockets[s].peer_addr(t.peer),
         });
-        fib.extend(t.routes.iter().map(|r| (*r, ti)));
         in_tunnels.push(InTunnel {
             name: t.name.clone(),
             peer: t.peer,
-            routes: t.routes.clone(),
             policy_drops: 0,
             wrong_peer: 0,
         });
@@ -245,6 +294,7 @@ fn build_dataplane(
             sad,
             by_spi,
             tunnels: in_tunnels.clone(),
+            policy: Fib::new(fib.clone()),
             board: board.clone(),
             commands: rx,
             ike: is_nat_t.then(|| ike_tx.clone()),

@@ -51,6 +51,39 @@ pub struct TunnelStatus {
     /// For IKE-keyed tunnels.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ike: Option<IkeStatus>,
+    /// For tunnels that carry a BGP session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bgp: Option<BgpStatus>,
+}
+
+/// The status lists at most this many learned prefixes per session (the
+/// count is always complete).
+pub const MAX_LISTED_ROUTES: usize = 1000;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BgpStatus {
+    /// The RFC 4271 state: Idle, Connect, Active, OpenSent, OpenConfirm
+    /// or Established.
+    pub state: String,
+    pub peer: String,
+    pub peer_id: String,
+    pub peer_as: u32,
+    pub hold_time: u16,
+    pub established_count: u64,
+    pub last_error: String,
+    /// Prefixes we send.
+    pub advertised: Vec<String>,
+    /// Learned prefix → AS path (the first MAX_LISTED_ROUTES).
+    pub learned: BTreeMap<String, String>,
+    pub learned_count: usize,
+    /// Announced to us but refused by the import policy.
+    pub filtered: u64,
+    pub treat_as_withdraw: u64,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    /// Learned prefixes in the kernel (all sessions).
+    pub kernel_routes: usize,
+    pub kernel_errors: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

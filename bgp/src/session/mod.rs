@@ -94,6 +94,8 @@ pub enum DownReason {
     NotificationReceived(Notification),
     NotificationSent(Notification),
     MaxPrefixes { limit: usize },
+    /// The daemon reported the path to the peer dead (the tunnel).
+    TransportDown,
 }
 
 impl std::fmt::Display for DownReason {
@@ -107,6 +109,7 @@ impl std::fmt::Display for DownReason {
             DownReason::MaxPrefixes { limit } => {
                 write!(f, "more than {limit} prefixes received (maximum-prefix)")
             }
+            DownReason::TransportDown => write!(f, "the tunnel carrying the session went down"),
         }
     }
 }
@@ -287,6 +290,27 @@ impl Session {
         }
         if was_up {
             self.down(now, DownReason::AdminStop);
+        }
+    }
+
+    /// The path to the peer is gone (its tunnel died): drop the
+    /// connections without waiting for the hold timer, withdraw every
+    /// learned route, and restart later.
+    pub fn transport_down(&mut self, now: Instant) {
+        let was_up = self.state() == State::Established;
+        if was_up {
+            self.down(now, DownReason::TransportDown);
+        } else if !self.conns.is_empty() {
+            self.schedule_restart(now, Duration::ZERO);
+        }
+    }
+
+    /// The path to the peer is back: retry now rather than after the
+    /// back-off.
+    pub fn transport_up(&mut self, now: Instant) {
+        if self.admin_up && self.restart_at.is_some() {
+            self.failures = 0;
+            self.automatic_start(now);
         }
     }
 

@@ -1,27 +1,143 @@
-//! Which tunnel carries a destination: longest prefix wins.
+//! Which tunnels carry a destination: longest prefix wins.
+//!
+//! One hash table per prefix length present, probed from the longest:
+//! a lookup costs one probe per distinct length (a handful in practice)
+//! whatever the number of prefixes, so thousands of BGP-learned routes
+//! cost the packet path no more than ten static ones.
 
 use ipnet::IpNet;
+use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// A small longest-prefix-match table. Manual tunnels carry a handful of
-/// prefixes, so a scan of a list sorted longest first is fastest; the BGP
-/// issue replaces this with a trie for thousands of learned prefixes.
+/// The tunnels able to carry a prefix, in preference order. More than one
+/// when several instances advertise it (the active-active input).
+pub type Tunnels = Vec<usize>;
+
 #[derive(Debug, Default, Clone)]
 pub struct Fib {
-    entries: Vec<(IpNet, usize)>,
+    v4: Vec<(u8, HashMap<u32, Tunnels>)>,
+    v6: Vec<(u8, HashMap<u128, Tunnels>)>,
+    len: usize,
+}
+
+fn mask4(a: u32, len: u8) -> u32 {
+    if len == 0 {
+        0
+    } else {
+        a & (u32::MAX << (32 - u32::from(len)))
+    }
+}
+
+fn mask6(a: u128, len: u8) -> u128 {
+    if len == 0 {
+        0
+    } else {
+        a & (u128::MAX << (128 - u32::from(len)))
+    }
+}
+
+fn table<K>(tables: &mut Vec<(u8, HashMap<K, Tunnels>)>, len: u8) -> &mut HashMap<K, Tunnels> {
+    let pos = match tables.iter().position(|(l, _)| *l <= len) {
+        Some(p) if tables[p].0 == len => p,
+        Some(p) => {
+            tables.insert(p, (len, HashMap::new()));
+            p
+        }
+        None => {
+            tables.push((len, HashMap::new()));
+            tables.len() - 1
+        }
+    };
+    &mut tables[pos].1
 }
 
 impl Fib {
-    pub fn new(mut entries: Vec<(IpNet, usize)>) -> Self {
-        entries.sort_by(|a, b| b.0.prefix_len().cmp(&a.0.prefix_len()).then(a.0.cmp(&b.0)));
-        Self { entries }
+    /// A table of static routes, one tunnel each (a prefix listed twice
+    /// collects both tunnels).
+    pub fn new(entries: Vec<(IpNet, usize)>) -> Self {
+        let mut fib = Fib::default();
+        for (net, t) in entries {
+            let mut ts = fib.get(&net).to_vec();
+            if !ts.contains(&t) {
+                ts.push(t);
+            }
+            fib.set(net, ts);
+        }
+        fib
     }
 
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Sets the tunnels of `net`; an empty list removes it.
+    pub fn set(&mut self, net: IpNet, tunnels: Tunnels) {
+        let net = net.trunc();
+        let len = net.prefix_len();
+        let (had, has) = match net {
+            IpNet::V4(n) => {
+                let t = table(&mut self.v4, len);
+                let key = u32::from(n.addr());
+                let had = if tunnels.is_empty() {
+                    t.remove(&key).is_some()
+                } else {
+                    t.insert(key, tunnels.clone()).is_some()
+                };
+                self.v4.retain(|(_, t)| !t.is_empty());
+                (had, !tunnels.is_empty())
+            }
+            IpNet::V6(n) => {
+                let t = table(&mut self.v6, len);
+                let key = u128::from(n.addr());
+                let had = if tunnels.is_empty() {
+                    t.remove(&key).is_some()
+                } else {
+                    t.insert(key, tunnels.clone()).is_some()
+                };
+                self.v6.retain(|(_, t)| !t.is_empty());
+                (had, !tunnels.is_empty())
+            }
+        };
+        self.len = self.len + usize::from(has) - usize::from(had);
+    }
+
+    /// The tunnels of exactly `net` (no longest-match).
+    pub fn get(&self, net: &IpNet) -> &[usize] {
+        let net = net.trunc();
+        let found = match net {
+            IpNet::V4(n) => self
+                .v4
+                .iter()
+                .find(|(l, _)| *l == n.prefix_len())
+                .and_then(|(_, t)| t.get(&u32::from(n.addr()))),
+            IpNet::V6(n) => self
+                .v6
+                .iter()
+                .find(|(l, _)| *l == n.prefix_len())
+                .and_then(|(_, t)| t.get(&u128::from(n.addr()))),
+        };
+        found.map_or(&[], |v| v.as_slice())
+    }
+
+    /// Every tunnel of the longest prefix holding `dst`.
+    pub fn lookup_all(&self, dst: IpAddr) -> &[usize] {
+        let found = match dst {
+            IpAddr::V4(a) => {
+                let a = u32::from(a);
+                self.v4.iter().find_map(|(l, t)| t.get(&mask4(a, *l)))
+            }
+            IpAddr::V6(a) => {
+                let a = u128::from(a);
+                self.v6.iter().find_map(|(l, t)| t.get(&mask6(a, *l)))
+            }
+        };
+        found.map_or(&[], |v| v.as_slice())
+    }
+
+    #[cfg(test)]
     pub fn lookup(&self, dst: IpAddr) -> Option<usize> {
-        self.entries
-            .iter()
-            .find(|(net, _)| net.contains(&dst))
-            .map(|&(_, t)| t)
+        self.lookup_all(dst).first().copied()
     }
 }
 
@@ -29,16 +145,49 @@ impl Fib {
 mod tests {
     use super::*;
 
+    fn n(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
     #[test]
     fn longest_prefix_wins() {
         let fib = Fib::new(vec![
-            ("10.0.0.0/8".parse().unwrap(), 0),
-            ("10.1.0.0/16".parse().unwrap(), 1),
-            ("fd00::/8".parse().unwrap(), 2),
+            (n("10.0.0.0/8"), 0),
+            (n("10.1.0.0/16"), 1),
+            (n("fd00::/8"), 2),
+            (n("0.0.0.0/0"), 3),
         ]);
         assert_eq!(fib.lookup("10.1.2.3".parse().unwrap()), Some(1));
         assert_eq!(fib.lookup("10.2.2.3".parse().unwrap()), Some(0));
         assert_eq!(fib.lookup("fd00::1".parse().unwrap()), Some(2));
-        assert_eq!(fib.lookup("192.0.2.1".parse().unwrap()), None);
+        assert_eq!(fib.lookup("192.0.2.1".parse().unwrap()), Some(3));
+        assert_eq!(fib.lookup("fe80::1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn set_replaces_and_removes() {
+        let mut fib = Fib::new(vec![(n("10.0.0.0/8"), 0)]);
+        fib.set(n("10.51.231.0/24"), vec![1, 2]);
+        assert_eq!(fib.lookup_all("10.51.231.9".parse().unwrap()), &[1, 2]);
+        assert_eq!(fib.len(), 2);
+        fib.set(n("10.51.231.0/24"), vec![2]);
+        assert_eq!(fib.lookup_all("10.51.231.9".parse().unwrap()), &[2]);
+        fib.set(n("10.51.231.0/24"), vec![]);
+        assert_eq!(fib.lookup("10.51.231.9".parse().unwrap()), Some(0));
+        assert_eq!(fib.len(), 1);
+        fib.set(n("10.51.231.0/24"), vec![]);
+        assert_eq!(fib.len(), 1, "removing an absent prefix changes nothing");
+    }
+
+    #[test]
+    fn many_prefixes() {
+        let mut fib = Fib::default();
+        for i in 0..10_000u32 {
+            let a = std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8));
+            fib.set(IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap()), vec![(i % 2) as usize]);
+        }
+        assert_eq!(fib.len(), 10_000);
+        assert_eq!(fib.lookup("10.0.7.1".parse().unwrap()), Some(1));
+        assert_eq!(fib.lookup("10.39.15.1".parse().unwrap()), Some(1));
     }
 }

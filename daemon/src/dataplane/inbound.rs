@@ -2,6 +2,7 @@
 //! SA, verify and decrypt in place, check the inner packet against the
 //! tunnel's policy, and write it to the TUN.
 
+use super::fib::{Fib, Tunnels};
 use super::ip;
 use super::mmsg::{BATCH, UNSPECIFIED};
 use super::transport::{Classified, TransportSocket};
@@ -23,8 +24,6 @@ const MAX_DATAGRAM: usize = 65535;
 pub struct InTunnel {
     pub name: String,
     pub peer: IpAddr,
-    /// RFC 4301 §5.2: inner sources this tunnel may carry.
-    pub routes: Vec<IpNet>,
     pub policy_drops: u64,
     pub wrong_peer: u64,
 }
@@ -33,6 +32,8 @@ pub struct InTunnel {
 pub enum InCommand {
     Install { tunnel: usize, sa: Box<InboundSa> },
     Remove { spi: u32 },
+    /// Prefixes learned or lost: the tunnels that may carry each.
+    Routes(Vec<(IpNet, Tunnels)>),
 }
 
 /// An IKE message that arrived on UDP 4500, marker stripped.
@@ -50,6 +51,10 @@ pub struct Inbound {
     pub by_spi: HashMap<u32, usize>,
     /// Every tunnel, by the daemon's tunnel index.
     pub tunnels: Vec<InTunnel>,
+    /// RFC 4301 §5.2: a decrypted packet's inner source must route back
+    /// into the tunnel it came from (static routes, pinned BGP peers and
+    /// learned prefixes).
+    pub policy: Fib,
     pub board: Board,
     pub commands: mpsc::Receiver<InCommand>,
     /// Where IKE messages on this socket go (UDP 4500 only).
@@ -153,7 +158,7 @@ impl Inbound {
         }
         let inner = &esp[d.inner];
         let allowed =
-            ip::source(inner).is_some_and(|src| tunnel.routes.iter().any(|n| n.contains(&src)));
+            ip::source(inner).is_some_and(|src| self.policy.lookup_all(src).contains(&t));
         if !allowed {
             tunnel.policy_drops += 1;
             if drops.allow() {
@@ -182,6 +187,11 @@ impl Inbound {
                 if self.sad.remove(spi).is_some() {
                     self.by_spi.remove(&spi);
                     tracing::info!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SA removed");
+                }
+            }
+            InCommand::Routes(changes) => {
+                for (net, tunnels) in changes {
+                    self.policy.set(net, tunnels);
                 }
             }
         }

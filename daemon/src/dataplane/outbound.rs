@@ -1,7 +1,8 @@
 //! TUN → ESP: read a batch from the TUN, encapsulate each packet in place,
 //! send the batch with one `sendmmsg` per socket.
 
-use super::fib::Fib;
+use super::fib::{Fib, Tunnels};
+use ipnet::IpNet;
 use super::ip;
 use super::mmsg::{Outgoing, BATCH};
 use super::transport::TransportSocket;
@@ -42,6 +43,8 @@ pub enum OutCommand {
         tunnel: usize,
         spi: u32,
     },
+    /// Prefixes learned or lost: the tunnels that may carry each.
+    Routes(Vec<(IpNet, Tunnels)>),
 }
 
 pub struct Outbound {
@@ -109,7 +112,14 @@ impl Outbound {
                 c.malformed += 1;
                 continue;
             };
-            let Some(t) = self.fib.lookup(dst) else {
+            let candidates = self.fib.lookup_all(dst);
+            // The first tunnel of the prefix that has an SA; the
+            // active-active work spreads flows over all of them.
+            let up = candidates
+                .iter()
+                .copied()
+                .find(|&t| self.tunnels.get(t).is_some_and(|t| t.sa.is_some()));
+            let Some(t) = up.or(candidates.first().copied()) else {
                 c.no_route += 1;
                 if drops.allow() {
                     tracing::debug!(%dst, "no tunnel for destination");
@@ -184,6 +194,11 @@ impl Outbound {
                         tracing::info!(tunnel = %t.name, spi = format_args!("{spi:#010x}"), "outbound SA removed");
                         t.sa = None;
                     }
+                }
+            }
+            OutCommand::Routes(changes) => {
+                for (net, tunnels) in changes {
+                    self.fib.set(net, tunnels);
                 }
             }
         }
