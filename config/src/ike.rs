@@ -4,7 +4,7 @@
 use crate::error::ConfigError;
 use crate::model::{IkeSection, Transport, TunnelSection};
 use ike::crypto::{EspProposal, IkeProposal, LegacyGroups};
-use ike::sa::{selectors, IkeConfig, RetransmitConfig};
+use ike::sa::{selectors, IkeConfig, RetransmitConfig, MAX_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE};
 use ike::wire::Identification;
 use std::net::IpAddr;
 use std::time::Duration;
@@ -61,6 +61,15 @@ pub(crate) fn check(
             format!(
                 "replay_window {w} is outside 64..={}",
                 esp::replay::MAX_WINDOW
+            ),
+        ));
+    }
+    let f = *i.fragment_size.get_ref();
+    if f != 0 && !(MIN_FRAGMENT_SIZE..=MAX_FRAGMENT_SIZE).contains(&f) {
+        return Err(err(
+            i.fragment_size.span().start,
+            format!(
+                "fragment_size {f} is outside {MIN_FRAGMENT_SIZE}..={MAX_FRAGMENT_SIZE} (0: off)"
             ),
         ));
     }
@@ -122,6 +131,7 @@ impl TunnelSection {
             rekey_grace: Duration::from_secs(2),
             ike_rekey_after: (i.ike_rekey_seconds > 0)
                 .then(|| Duration::from_secs(i.ike_rekey_seconds)),
+            fragment_size: (*i.fragment_size.get_ref() > 0).then(|| *i.fragment_size.get_ref()),
         };
         Some(IkeSettings {
             config,

@@ -148,6 +148,14 @@ pub struct IkeSection {
     /// never. Azure's IKE SA lifetime is 28,800 s.
     #[serde(default = "default_ike_rekey")]
     pub ike_rekey_seconds: u64,
+    /// IKE fragmentation (RFC 7383): the largest IP datagram an IKE
+    /// fragment makes; 0 turns fragmentation off.
+    #[serde(default = "default_fragment_size")]
+    pub fragment_size: Spanned<usize>,
+}
+
+fn default_fragment_size() -> Spanned<usize> {
+    Spanned::new(0..0, ike::sa::DEFAULT_FRAGMENT_SIZE)
 }
 
 fn default_ike_rekey() -> u64 {

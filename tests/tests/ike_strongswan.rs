@@ -58,6 +58,19 @@ fn hub_options(proposal: &str, esp: &str, start: StartAction) -> HubOptions {
 
 /// vwand first when it responds, strongSwan first when vwand initiates.
 fn bed(proposal: &str, esp: &str, vwand_psk: &str, vwand_initiates: bool) -> Bed {
+    bed_with(proposal, esp, vwand_psk, vwand_initiates, "", |_| {})
+}
+
+/// As [`bed`], with more `[tunnel.ike]` lines for vwand and changes to
+/// strongSwan's options.
+fn bed_with(
+    proposal: &str,
+    esp: &str,
+    vwand_psk: &str,
+    vwand_initiates: bool,
+    vwand_extra: &str,
+    hub: impl FnOnce(&mut HubOptions),
+) -> Bed {
     let scratch = scratch_dir();
     let a = Netns::new("onprem");
     let b = Netns::new("hub");
@@ -69,34 +82,21 @@ fn bed(proposal: &str, esp: &str, vwand_psk: &str, vwand_initiates: bool) -> Bed
     } else {
         StartAction::Start
     };
-    if vwand_initiates {
-        let hub = StrongswanHub::start(&b, hub_options(proposal, esp, start), &hub_dir);
-        let vwand = start_daemon(
-            &scratch,
-            a,
-            "vwand",
-            &vwand_config(proposal, esp, vwand_psk, true),
-        );
-        Bed {
-            vwand,
-            hub,
-            _hub_ns: b,
-            scratch,
-        }
+    let mut opts = hub_options(proposal, esp, start);
+    hub(&mut opts);
+    let config = vwand_config_with(proposal, esp, vwand_psk, vwand_initiates, vwand_extra);
+    let (vwand, hub) = if vwand_initiates {
+        let hub = StrongswanHub::start(&b, opts, &hub_dir);
+        (start_daemon(&scratch, a, "vwand", &config), hub)
     } else {
-        let vwand = start_daemon(
-            &scratch,
-            a,
-            "vwand",
-            &vwand_config(proposal, esp, vwand_psk, false),
-        );
-        let hub = StrongswanHub::start(&b, hub_options(proposal, esp, start), &hub_dir);
-        Bed {
-            vwand,
-            hub,
-            _hub_ns: b,
-            scratch,
-        }
+        let vwand = start_daemon(&scratch, a, "vwand", &config);
+        (vwand, StrongswanHub::start(&b, opts, &hub_dir))
+    };
+    Bed {
+        vwand,
+        hub,
+        _hub_ns: b,
+        scratch,
     }
 }
 
@@ -388,4 +388,72 @@ fn hub_rekeys_under_load_lose_nothing() {
 #[test]
 fn vwand_rekeys_under_load_lose_nothing() {
     rekeys_under_load(false);
+}
+
+/// Long enough that IKE_AUTH exceeds a 300-octet IP datagram either way.
+const LONG_VWAND_ID: &str =
+    "onprem-edge-router-with-a-deliberately-long-name.branch-office.vwand.example";
+const LONG_HUB_ID: &str =
+    "hub-instance0-with-a-deliberately-long-name.virtual-wan-hub.azure.example";
+
+/// RFC 7383 against strongSwan: both sides limit IP datagrams to 300
+/// octets, so IKE_AUTH travels in fragments both ways, each reassembled by
+/// the other side; then the tunnel carries traffic.
+fn fragmented_ike_auth(vwand_initiates: bool) {
+    let extra = format!(
+        "fragment_size = 300\nlocal_id = \"{LONG_VWAND_ID}\"\nremote_id = \"{LONG_HUB_ID}\"\n"
+    );
+    let bed = bed_with(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        PSK,
+        vwand_initiates,
+        &extra,
+        |o| {
+            o.local_id = Some(format!("@{LONG_HUB_ID}"));
+            o.remote_id = Some(format!("@{LONG_VWAND_ID}"));
+            o.fragmentation = Some(netns::strongswan::Fragmentation::Yes);
+            o.charon_extra.push("fragment_size = 300".into());
+        },
+    );
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        bed.vwand.ike("state") == "established"
+    });
+    wait_ping(&bed.vwand.ns, HUB_VNET, Duration::from_secs(10));
+    assert!(ping_all(&bed.vwand.ns, HUB_VNET, 5), "on-prem -> hub");
+    assert_same_spis(&bed);
+    let log = bed.hub.log();
+    let reassembled: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("reassembled fragmented IKE message"))
+        .collect();
+    let split: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("splitting IKE message"))
+        .collect();
+    eprintln!("strongSwan: {reassembled:#?}\n{split:#?}");
+    let (ours, theirs) = if vwand_initiates {
+        ("IKE_AUTH request 1 [ EF(", "IKE_AUTH response 1 [ EF(")
+    } else {
+        ("IKE_AUTH response 1 [ EF(", "IKE_AUTH request 1 [ EF(")
+    };
+    assert!(
+        log.contains(&format!("parsed {ours}")),
+        "strongSwan received vwand's IKE_AUTH in fragments"
+    );
+    assert!(!reassembled.is_empty(), "strongSwan reassembled them");
+    assert!(
+        log.contains(&format!("generating {theirs}")) && !split.is_empty(),
+        "strongSwan fragmented its own IKE_AUTH"
+    );
+}
+
+#[test]
+fn fragmented_ike_auth_vwand_initiates() {
+    fragmented_ike_auth(true);
+}
+
+#[test]
+fn fragmented_ike_auth_strongswan_initiates() {
+    fragmented_ike_auth(false);
 }

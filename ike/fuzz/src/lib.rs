@@ -246,6 +246,7 @@ pub fn config(me: SocketAddr, peer: SocketAddr, variant: u8) -> IkeConfig {
         } else {
             Duration::from_secs(2)
         },
+        fragment_size: (variant & 0x02 != 0).then_some(300),
     }
 }
 

@@ -2,6 +2,7 @@
 //! take input and `now`; `poll_transmit`, `poll_timeout` and `poll_event`
 //! hand out datagrams, the next deadline and events. No IO, no clock.
 
+use super::fragment::{message_budget, seal_fragments, Fragment, Reassembly};
 use super::retransmit::{Due, Retransmit};
 use super::types::{ChildSa, DownReason, Event, IkeConfig, Transmit};
 use super::window::{MessageIds, RequestId};
@@ -50,7 +51,8 @@ pub(super) enum Pending {
 pub(super) struct Outstanding {
     pub kind: Pending,
     pub message_id: u32,
-    pub bytes: Vec<u8>,
+    /// The datagrams of the request: one, or its fragments (RFC 7383).
+    pub bytes: Vec<Vec<u8>>,
     pub timer: Retransmit,
 }
 
@@ -87,7 +89,10 @@ pub struct IkeSa {
     pub(super) ids: MessageIds,
     pub(super) outstanding: Option<Outstanding>,
     /// Our last response and the request ID it answered (§2.1).
-    pub(super) last_response: Option<(u32, Vec<u8>)>,
+    pub(super) last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// RFC 7383: both sides announced IKEV2_FRAGMENTATION_SUPPORTED.
+    pub(super) fragmenting: bool,
+    pub(super) reassembly: Reassembly,
     pub(super) child_spi: u32,
     pub(super) children: Vec<ChildSpis>,
     /// When the current Child SA is rekeyed.
@@ -169,8 +174,9 @@ impl IkeSa {
         };
         let ike_rekey = if idle { self.ike_rekey_at } else { None };
         let retired = self.retired_deadline();
+        let reassembly = self.reassembly.deadline();
         [
-            retransmit, dpd, rekey, retire, activate, delete_old, ike_rekey, retired,
+            retransmit, dpd, rekey, retire, activate, delete_old, ike_rekey, retired, reassembly,
         ]
         .into_iter()
         .flatten()
@@ -183,12 +189,13 @@ impl IkeSa {
         }
         self.retire_due(now);
         self.retired_timeout(now);
+        self.reassembly.expire(now);
         if let Some(o) = &mut self.outstanding {
             match o.timer.on_timeout(now) {
                 Due::Wait => {}
                 Due::Resend => {
                     let bytes = o.bytes.clone();
-                    self.send(bytes);
+                    self.send_all(bytes);
                 }
                 Due::GiveUp => {
                     let kind = o.kind;
@@ -263,9 +270,14 @@ impl IkeSa {
             }
             match self.ids.classify_request(h.message_id) {
                 RequestId::New => self.handle_request(now, from, &msg, data),
+                // RFC 7383 §2.6.1: a fragmented request's retransmission
+                // is answered once, on its first fragment.
                 RequestId::Retransmit => {
-                    if let Some((_, bytes)) = self.last_response.clone() {
-                        self.send(bytes);
+                    let first = msg
+                        .encrypted_fragment()
+                        .is_none_or(|f| f.fragment_number == 1);
+                    if let Some((_, bytes)) = self.last_response.clone().filter(|_| first) {
+                        self.send_all(bytes);
                     }
                 }
                 RequestId::OutOfWindow => {}
@@ -284,7 +296,7 @@ impl IkeSa {
         match kind {
             Pending::Init => self.on_init_response(now, from, msg, data),
             _ => {
-                let Some(inner) = self.open(msg, data) else {
+                let Some(inner) = self.open(now, msg, data) else {
                     return;
                 };
                 self.outstanding = None;
@@ -302,7 +314,7 @@ impl IkeSa {
     }
 
     fn handle_request(&mut self, now: Instant, from: SocketAddr, msg: &Message, data: &[u8]) {
-        let inner = match self.open_checked(msg, data) {
+        let inner = match self.open_checked(now, msg, data) {
             Ok(inner) => inner,
             // §2.5: an authentic request with an unknown critical payload,
             // or bad syntax, is answered with the matching error notify.
@@ -419,6 +431,12 @@ impl IkeSa {
         }
     }
 
+    pub(super) fn send_all(&mut self, datagrams: Vec<Vec<u8>>) {
+        for d in datagrams {
+            self.send(d);
+        }
+    }
+
     pub(super) fn send(&mut self, data: Vec<u8>) {
         self.transmits.push_back(Transmit {
             local_port: self.local.port(),
@@ -433,14 +451,22 @@ impl IkeSa {
     }
 
     /// Sends a new request of ours and arms its retransmission.
-    pub(super) fn request(&mut self, now: Instant, kind: Pending, message_id: u32, bytes: Vec<u8>) {
+    /// Sends a new request of ours (one datagram, or its fragments) and
+    /// arms its retransmission, which resends the same bytes.
+    pub(super) fn request(
+        &mut self,
+        now: Instant,
+        kind: Pending,
+        message_id: u32,
+        bytes: Vec<Vec<u8>>,
+    ) {
         self.outstanding = Some(Outstanding {
             kind,
             message_id,
             bytes: bytes.clone(),
             timer: Retransmit::new(self.cfg.retransmit, now),
         });
-        self.send(bytes);
+        self.send_all(bytes);
     }
 
     /// Answers the peer's request `id` inside an SK payload and caches it.
@@ -449,12 +475,14 @@ impl IkeSa {
         if let Some(bytes) = self.seal(header, &payloads) {
             self.ids.answered(id);
             self.last_response = Some((id, bytes.clone()));
-            self.send(bytes);
+            self.send_all(bytes);
         }
     }
 
-    /// RFC 7296 §3.14: encodes `payloads` inside an SK payload.
-    pub(super) fn seal(&mut self, header: Header, payloads: &[Payload]) -> Option<Vec<u8>> {
+    /// RFC 7296 §3.14: encodes `payloads` inside an SK payload; RFC 7383
+    /// §2.5: when fragmentation was negotiated and the message would not
+    /// fit the fragment size, as SKF fragments instead.
+    pub(super) fn seal(&mut self, header: Header, payloads: &[Payload]) -> Option<Vec<Vec<u8>>> {
         let cipher = self.send_cipher.as_ref()?;
         let (first_payload, plain) = encode_payload_chain(payloads).ok()?;
         let sealed_len = cipher.sealed_len(plain.len());
@@ -466,34 +494,67 @@ impl IkeSa {
             })],
         );
         let mut bytes = placeholder.encode().ok()?;
+        if let Some(size) = self.cfg.fragment_size.filter(|_| self.fragmenting) {
+            let budget = message_budget(size, self.remote, self.local.port());
+            if bytes.len() > budget {
+                let rng = self.rng.as_mut();
+                return seal_fragments(cipher, rng, header, first_payload, &plain, budget);
+            }
+        }
         let prefix_len = bytes.len().checked_sub(sealed_len)?;
         bytes.truncate(prefix_len);
         let body = cipher.seal(&bytes, &plain, self.rng.as_mut()).ok()?;
         bytes.extend_from_slice(&body);
-        Some(bytes)
+        Some(vec![bytes])
     }
 
     /// Verifies and decrypts the SK payload of `msg` (whose bytes are
-    /// `data`) and decodes the inner payloads.
-    pub(super) fn open(&self, msg: &Message, data: &[u8]) -> Option<Vec<Payload>> {
-        self.open_checked(msg, data).ok()
+    /// `data`) and decodes the inner payloads; for an SKF fragment, once
+    /// every fragment of its message is in.
+    pub(super) fn open(
+        &mut self,
+        now: Instant,
+        msg: &Message,
+        data: &[u8],
+    ) -> Option<Vec<Payload>> {
+        self.open_checked(now, msg, data).ok()
     }
 
     /// As [`IkeSa::open`], telling apart a message that failed its
-    /// integrity check (`Err(None)`: dropped silently, §2.21.1) from an
-    /// authentic one whose payloads are bad (`Err(Some(e))`: answered).
+    /// integrity check or is still incomplete (`Err(None)`: dropped
+    /// silently, §2.21.1) from an authentic one whose payloads are bad
+    /// (`Err(Some(e))`: answered).
     pub(super) fn open_checked(
-        &self,
+        &mut self,
+        now: Instant,
         msg: &Message,
         data: &[u8],
     ) -> Result<Vec<Payload>, Option<WireError>> {
         let cipher = self.recv_cipher.as_ref().ok_or(None)?;
-        let sk = msg.encrypted().ok_or(None)?;
         let layout = EncryptedLayout::locate(data).map_err(|_| None)?;
         let prefix = data.get(..layout.iv_start).ok_or(None)?;
         let body = data.get(layout.iv_start..layout.end).ok_or(None)?;
+        if let Some(sk) = msg.encrypted() {
+            let plain = cipher.open(prefix, body).map_err(|_| None)?;
+            return decode_payload_chain(sk.first_payload, &plain).map_err(Some);
+        }
+        // RFC 7383 §2.6: each fragment is authenticated before it is kept;
+        // fragments are accepted only when fragmentation was negotiated.
+        let skf = msg
+            .encrypted_fragment()
+            .filter(|_| self.fragmenting)
+            .ok_or(None)?;
         let plain = cipher.open(prefix, body).map_err(|_| None)?;
-        decode_payload_chain(sk.first_payload, &plain).map_err(Some)
+        let fragment = Fragment {
+            response: msg.header.flags.response(),
+            message_id: msg.header.message_id,
+            number: skf.fragment_number,
+            total: skf.total_fragments,
+            first_payload: skf.first_payload,
+            plain,
+        };
+        let (first, plain) = self.reassembly.add(now, fragment).ok_or(None)?;
+        decode_payload_chain(first, &plain).map_err(Some)
     }
 
     /// Starts an INFORMATIONAL exchange of ours (liveness or delete).

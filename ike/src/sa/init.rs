@@ -30,6 +30,10 @@ fn random_bytes(rng: &mut dyn Rng, n: usize) -> Option<Vec<u8>> {
     Some(b)
 }
 
+fn fragmentation_supported() -> Notify {
+    Notify::new(NotifyType::Ikev2FragmentationSupported, Vec::new())
+}
+
 fn random_spi(rng: &mut dyn Rng) -> Option<u64> {
     let b = random_bytes(rng, 8)?;
     let spi = u64::from_be_bytes(b.try_into().ok()?);
@@ -123,6 +127,8 @@ impl IkeSa {
             ids: MessageIds::default(),
             outstanding: None,
             last_response: None,
+            fragmenting: false,
+            reassembly: Default::default(),
             child_spi: 0,
             children: Vec::new(),
             rekey_at: None,
@@ -185,6 +191,10 @@ impl IkeSa {
         payloads.extend(
             nat::notifies(self.spi_i, 0, self.local, self.remote, fake).map(Payload::Notify),
         );
+        // RFC 7383 §2.3: announce that we can take fragmented messages.
+        if self.cfg.fragment_size.is_some() {
+            payloads.push(Payload::Notify(fragmentation_supported()));
+        }
         self.dh = Some(dh);
         let header = Header::new(
             self.spi_i,
@@ -196,7 +206,7 @@ impl IkeSa {
         match Message::new(header, payloads).encode() {
             Ok(bytes) => {
                 self.init_request = bytes.clone();
-                self.request(now, Pending::Init, 0, bytes);
+                self.request(now, Pending::Init, 0, vec![bytes]);
             }
             Err(_) => self.down(DownReason::Protocol("cannot encode IKE_SA_INIT")),
         }
@@ -270,6 +280,11 @@ impl IkeSa {
         self.nr = nonce.0.clone();
         self.init_response = data.to_vec();
         self.nat = nat::detected(self.spi_i, self.spi_r, self.local, from, msg.notifies());
+        // RFC 7383 §2.3: fragmentation once both sides have announced it.
+        self.fragmenting = self.cfg.fragment_size.is_some()
+            && msg
+                .notify(NotifyType::Ikev2FragmentationSupported)
+                .is_some();
         let Ok(keys) =
             IkeSaKeys::from_ike_sa_init(suite, &g_ir, &self.ni, &self.nr, self.spi_i, self.spi_r)
         else {
@@ -404,6 +419,15 @@ impl IkeSa {
         let fake = ike.cfg.force_encap;
         payloads
             .extend(nat::notifies(ike.spi_i, ike.spi_r, local, remote, fake).map(Payload::Notify));
+        // RFC 7383 §2.3: the responder announces support only if the
+        // initiator did.
+        ike.fragmenting = ike.cfg.fragment_size.is_some()
+            && msg
+                .notify(NotifyType::Ikev2FragmentationSupported)
+                .is_some();
+        if ike.fragmenting {
+            payloads.push(Payload::Notify(fragmentation_supported()));
+        }
         let header = Header::new(
             ike.spi_i,
             ike.spi_r,

@@ -2,6 +2,7 @@
 //! Child SA, liveness and DELETE. Rekeying (CREATE_CHILD_SA) comes next.
 
 mod auth;
+mod fragment;
 mod ike_sa;
 mod info;
 mod init;
@@ -14,6 +15,7 @@ pub mod selectors;
 mod types;
 pub mod window;
 
+pub use fragment::{DEFAULT_FRAGMENT_SIZE, MAX_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE};
 pub use ike_sa::{IkeSa, Role, IKE_PORT, NAT_T_PORT};
 pub use init::Accepted;
 pub use retransmit::RetransmitConfig;

@@ -43,7 +43,7 @@ pub(crate) struct Retired {
     recv_cipher: Option<SkCipher>,
     ids: MessageIds,
     outstanding: Option<Outstanding>,
-    last_response: Option<(u32, Vec<u8>)>,
+    last_response: Option<(u32, Vec<Vec<u8>>)>,
     expires: Instant,
 }
 
@@ -277,7 +277,7 @@ impl IkeSa {
     /// to ours, then drop it. Its Child SAs already belong to the new SA.
     pub(super) fn handle_retired(&mut self, now: Instant, msg: &Message, data: &[u8]) {
         self.swap_retired();
-        let inner = self.open(msg, data);
+        let inner = self.open(now, msg, data);
         let h = msg.header;
         let mut done = false;
         if let Some(inner) = inner {
@@ -295,7 +295,6 @@ impl IkeSa {
             }
         }
         self.swap_retired();
-        let _ = now;
         if done {
             self.retired = None;
         }
@@ -319,7 +318,7 @@ impl IkeSa {
             Due::Resend => {
                 let bytes = o.bytes.clone();
                 self.swap_retired();
-                self.send(bytes);
+                self.send_all(bytes);
                 self.swap_retired();
             }
             Due::GiveUp => self.retired = None,

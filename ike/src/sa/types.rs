@@ -37,6 +37,10 @@ pub struct IkeConfig {
     /// After a rekey, the old inbound SA stays this long for packets in
     /// flight (make-before-break).
     pub rekey_grace: Duration,
+    /// RFC 7383: announce IKE fragmentation, and once both sides have,
+    /// split encrypted messages whose IP datagram would exceed this many
+    /// octets. `None`: neither announced nor accepted.
+    pub fragment_size: Option<usize>,
 }
 
 /// A datagram to send. IKE on port 4500 carries the non-ESP marker, which
