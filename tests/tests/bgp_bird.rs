@@ -1,0 +1,240 @@
+//! vwand's BGP speaker against BIRD 2 (the hub's BGP, AS 65515), over the
+//! IPsec tunnel to strongSwan (the hub's VPN gateway), as on Azure: the
+//! tunnel to the instance carries the session to the instance's BGP
+//! address.
+//!
+//! ```text
+//!  onprem: vwand, TUN 172.24.255.1 ── ul0 192.0.2.1 ══ 192.0.2.2 ul0 ── strongSwan + BIRD, lo 10.51.230.12 :hub
+//! ```
+
+use netns::bird::{Bird, BgpNeighbor, BirdOptions};
+use netns::strongswan::{HubOptions, StartAction, StrongswanHub};
+use netns::vwand::{start_daemon, Side};
+use netns::{scratch_dir, veth_pair, wait_until, Netns, ScratchDir};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+const PSK: &str = "azure-hub-psk-not-a-secret-0123456789";
+const BGP_HUB: &str = "10.51.230.12";
+const BGP_ONPREM: &str = "172.24.255.1";
+/// A host in a "connected VNet", on the hub's loopback.
+const VNET_HOST: &str = "10.51.231.1";
+const HOLD: u16 = 9;
+/// Longer than vwand's IKE liveness bound (about 9.5 s), to show that a
+/// dead tunnel withdraws the routes without waiting for the hold timer.
+const LONG_HOLD: u16 = 30;
+
+struct Bed {
+    vwand: Side,
+    hub: StrongswanHub,
+    bird: Bird,
+    hub_ns: Netns,
+    scratch: ScratchDir,
+}
+
+fn vwand_config(advertise: &[&str], hold: u16) -> String {
+    let adv: Vec<String> = advertise.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{BGP_ONPREM}/32\"]\n\n\
+         [bgp]\nasn = 65010\nadvertise = [{}]\nexpressroute_prefixes = [\"172.24.0.0/16\"]\nhold_time = {hold}\nconnect_retry_seconds = 2\n\n\
+         [[tunnel]]\nname = \"hub0\"\nlocal = \"192.0.2.1\"\npeer = \"192.0.2.2\"\ntransport = \"raw\"\nroutes = []\n\n\
+         [tunnel.ike]\npsk = \"{PSK}\"\ninitiate = true\ndpd_seconds = 2\nretransmit_ms = 500\nretransmits = 3\n\n\
+         [tunnel.bgp]\npeer = \"{BGP_HUB}\"\nimport = [\"0.0.0.0/0\"]\n",
+        adv.join(", ")
+    )
+}
+
+fn bird_options(hold: u16) -> BirdOptions {
+    let mut o = BirdOptions::new(BGP_HUB);
+    let mut n = BgpNeighbor::new("vwand", BGP_ONPREM, 65010).with_local(BGP_HUB);
+    n.multihop = Some(8);
+    n.hold_time = u32::from(hold);
+    n.keepalive_time = 3;
+    n.ipv6 = false;
+    o.neighbors.push(n);
+    // The hub address space, two connected VNets, and a prefix covering
+    // the tunnel's outer addresses, which vwand must not route into the
+    // tunnel (on Azure over ExpressRoute, the hub space holds the gateway
+    // instances themselves).
+    o.static4 = vec![
+        "10.51.230.0/24".into(),
+        "10.51.231.0/24".into(),
+        "10.51.232.0/24".into(),
+        "192.0.0.0/16".into(),
+    ];
+    o
+}
+
+fn bed(hold: u16) -> Bed {
+    let scratch = scratch_dir();
+    let a = Netns::new("onprem");
+    let b = Netns::new("hub");
+    veth_pair(&a, "ul0", "192.0.2.1/24", &b, "ul0", "192.0.2.2/24");
+    let hub_dir = scratch.join("hub");
+    std::fs::create_dir_all(&hub_dir).unwrap();
+    let mut o = HubOptions::new("192.0.2.2", "192.0.2.1", PSK);
+    o.ike_proposal = "aes256gcm16-prfsha384-ecp384".into();
+    o.esp_proposal = "aes256gcm16".into();
+    o.local_ts = vec!["0.0.0.0/0".into()];
+    o.remote_ts = vec!["0.0.0.0/0".into()];
+    o.vnet_address = Some(format!("{BGP_HUB}/32"));
+    o.start_action = StartAction::None;
+    o.dpd_delay = Some(Duration::from_secs(1));
+    let hub = StrongswanHub::start(&b, o, &hub_dir);
+    b.add_addr("lo", &format!("{VNET_HOST}/32"));
+    let bird = Bird::start(&b, bird_options(hold), &scratch.join("bird"));
+    let vwand = start_daemon(&scratch, a, "vwand", &vwand_config(&["172.24.0.0/17", "172.24.128.0/17"], hold));
+    Bed {
+        vwand,
+        hub,
+        bird,
+        hub_ns: b,
+        scratch,
+    }
+}
+
+/// Prefixes BIRD learned from vwand, with their AS paths.
+fn bird_learned(bird: &Bird) -> BTreeSet<(String, Vec<u32>)> {
+    bird.routes("vwand")
+        .into_iter()
+        .map(|r| (r.prefix, r.as_path))
+        .collect()
+}
+
+fn expect(list: &[&str]) -> BTreeSet<(String, Vec<u32>)> {
+    list.iter().map(|p| (p.to_string(), vec![65010])).collect()
+}
+
+fn vwand_bgp(side: &Side) -> serde_json::Value {
+    side.status()["tunnels"]["hub0"]["bgp"].clone()
+}
+
+fn kernel_routes(side: &Side) -> String {
+    side.ns.ip(&["-4", "route", "show", "dev", "vw0"])
+}
+
+fn learned_in_kernel(side: &Side) -> bool {
+    let r = kernel_routes(side);
+    r.contains("10.51.231.0/24") && r.contains("10.51.232.0/24")
+}
+
+fn no_learned_in_kernel(side: &Side) -> bool {
+    let r = kernel_routes(side);
+    !r.contains("10.51.231.0/24") && !r.contains("10.51.232.0/24") && !r.contains("10.51.230.0/24")
+}
+
+fn wait_established(bed: &Bed) {
+    bed.bird.wait_established("vwand", Duration::from_secs(40));
+    let up = netns::poll_until(Duration::from_secs(10), || {
+        let b = vwand_bgp(&bed.vwand);
+        (b["state"] == "Established" && b["learned_count"] == 3).then_some(())
+    });
+    assert!(up.is_some(), "vwand's session: {}", bed.vwand.status());
+}
+
+#[test]
+fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
+    let mut bed = bed(HOLD);
+    wait_established(&bed);
+    let bird = &bed.bird;
+    wait_until("BIRD has our two prefixes", Duration::from_secs(10), || {
+        bird_learned(bird) == expect(&["172.24.0.0/17", "172.24.128.0/17"])
+    });
+
+    // vwand's view: BIRD's prefixes with AS path 65515, except the one
+    // covering the tunnel's own endpoint.
+    let b = vwand_bgp(&bed.vwand);
+    assert_eq!(b["peer_as"], 65515);
+    assert_eq!(b["hold_time"], HOLD);
+    assert_eq!(b["learned"]["10.51.231.0/24"], "65515");
+    assert_eq!(b["learned"]["10.51.232.0/24"], "65515");
+    assert!(b["learned"].get("192.0.0.0/16").is_none(), "{b}");
+    assert_eq!(b["filtered"], 1);
+    wait_until("learned prefixes are kernel routes via the TUN", Duration::from_secs(5), || {
+        learned_in_kernel(&bed.vwand)
+    });
+    let routes = kernel_routes(&bed.vwand);
+    assert!(routes.contains("10.51.231.0/24 proto static metric 100") || routes.contains("10.51.231.0/24 metric 100"), "{routes}");
+    assert!(!routes.contains("192.0.0.0/16"), "{routes}");
+
+    // Traffic to a learned prefix crosses the tunnel, both ways.
+    let ok = bed.vwand.ns.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", BGP_ONPREM, VNET_HOST]);
+    assert!(ok.status.success(), "ping {VNET_HOST}: {}", String::from_utf8_lossy(&ok.stdout));
+
+    // Reload: one more prefix, then one fewer; BIRD sees each change.
+    let reload = |adv: &[&str]| {
+        let text = std::fs::read_to_string(&bed.vwand.config).unwrap();
+        let start = text.find("advertise = [").unwrap();
+        let end = start + text[start..].find(']').unwrap() + 1;
+        let adv: Vec<String> = adv.iter().map(|p| format!("\"{p}\"")).collect();
+        let new = format!("{}advertise = [{}]{}", &text[..start], adv.join(", "), &text[end..]);
+        std::fs::write(&bed.vwand.config, new).unwrap();
+    };
+    reload(&["172.24.0.0/17", "172.24.128.0/17", "192.168.77.0/24"]);
+    bed.vwand.daemon.signal(libc::SIGHUP);
+    wait_until("BIRD sees the added prefix", Duration::from_secs(10), || {
+        bird_learned(&bed.bird) == expect(&["172.24.0.0/17", "172.24.128.0/17", "192.168.77.0/24"])
+    });
+    reload(&["172.24.128.0/17", "192.168.77.0/24"]);
+    bed.vwand.daemon.signal(libc::SIGHUP);
+    wait_until("BIRD sees the withdrawal", Duration::from_secs(10), || {
+        bird_learned(&bed.bird) == expect(&["172.24.128.0/17", "192.168.77.0/24"])
+    });
+    // A reload the guard refuses changes nothing.
+    reload(&["172.24.0.0/16"]);
+    bed.vwand.daemon.signal(libc::SIGHUP);
+    bed.vwand.daemon.wait_for_log("reload refused", Duration::from_secs(5));
+    assert_eq!(bird_learned(&bed.bird), expect(&["172.24.128.0/17", "192.168.77.0/24"]));
+    assert_eq!(vwand_bgp(&bed.vwand)["established_count"], 1, "no session reset");
+
+    // SIGTERM: BIRD hears Cease/administrative shutdown, not a dead peer.
+    let status = bed.vwand.daemon.terminate_and_wait(Duration::from_secs(8));
+    assert!(status.is_some_and(|s| s.success()), "clean exit: {status:?}");
+    let info = bed.bird.wait_protocol("vwand", "Cease from vwand", Duration::from_secs(5), |p| {
+        p.raw.contains("Administrative shutdown")
+    });
+    assert!(!info.established());
+    let _ = (&bed.scratch, &bed.hub, &bed.hub_ns);
+}
+
+#[test]
+fn bird_or_tunnel_death_withdraws_the_routes() {
+    let mut bed = bed(LONG_HOLD);
+    wait_established(&bed);
+    wait_until("learned routes in the kernel", Duration::from_secs(5), || learned_in_kernel(&bed.vwand));
+
+    // BIRD stops (by PID): its routes leave the kernel and vwand's table
+    // within the hold time (here at once: BIRD's kernel closes the TCP
+    // connection).
+    bed.bird.kill();
+    let gone = netns::poll_until(Duration::from_secs(u64::from(LONG_HOLD) + 2), || {
+        (no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0)
+            .then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "routes withdrawn after BIRD died: {}\n{}",
+        kernel_routes(&bed.vwand),
+        vwand_bgp(&bed.vwand)
+    );
+
+    // BIRD comes back: the session and the routes return.
+    bed.bird = Bird::start(&bed.hub_ns, bird_options(LONG_HOLD), &bed.scratch.join("bird2"));
+    wait_established(&bed);
+    wait_until("routes back in the kernel", Duration::from_secs(5), || learned_in_kernel(&bed.vwand));
+
+    // The tunnel dies (charon killed by PID): vwand's IKE liveness check
+    // declares it dead and the routes go at once, with that reason.
+    bed.hub.kill();
+    let killed = std::time::Instant::now();
+    wait_until("routes withdrawn when the tunnel died", Duration::from_secs(20), || {
+        no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0
+    });
+    let b = vwand_bgp(&bed.vwand);
+    assert_eq!(b["learned_count"], 0);
+    let why = b["last_error"].as_str().unwrap_or_default().to_string();
+    assert_eq!(why, "the tunnel carrying the session went down", "{b}");
+    let took = killed.elapsed();
+    eprintln!("routes withdrawn {took:?} after the hub's charon died (hold time {LONG_HOLD} s)");
+    assert!(took < Duration::from_secs(u64::from(LONG_HOLD)), "{took:?}");
+}
