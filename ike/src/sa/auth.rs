@@ -7,6 +7,7 @@
 //!                              <--  HDR, SK {IDr, AUTH, SAr2, TSi, TSr}
 //! ```
 
+use super::collision::Activation;
 use super::ike_sa::{IkeSa, Pending};
 use super::negotiate::{accepted_esp, esp_answer, esp_sa_payload, select_esp, EspChoice};
 use super::selectors::narrow;
@@ -163,6 +164,7 @@ impl IkeSa {
             (&ni, &nr),
             true,
             selectors,
+            Activation::Usual,
         );
     }
 
@@ -179,6 +181,7 @@ impl IkeSa {
         (ni, nr): (&[u8], &[u8]),
         we_initiated: bool,
         (tsi, tsr): (Vec<TrafficSelector>, Vec<TrafficSelector>),
+        mode: Activation,
     ) {
         let Some(keys) = self.keys.as_ref() else {
             return;
@@ -202,7 +205,7 @@ impl IkeSa {
             // once it has our response, so wait for its DELETE.
             activate: we_initiated || self.children.is_empty(),
         };
-        self.child_up(now, child);
+        self.child_up(now, child, mode);
     }
 
     pub(super) fn on_auth_request(&mut self, now: Instant, id: u32, payloads: &[Payload]) {
@@ -290,6 +293,15 @@ impl IkeSa {
         }));
         self.respond(id, ExchangeType::IkeAuth, out);
         let (ni, nr) = (self.ni.clone(), self.nr.clone());
-        self.install_child(now, c, (spi, peer_spi), None, (&ni, &nr), false, (tsi, tsr));
+        self.install_child(
+            now,
+            c,
+            (spi, peer_spi),
+            None,
+            (&ni, &nr),
+            false,
+            (tsi, tsr),
+            Activation::Usual,
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! take input and `now`; `poll_transmit`, `poll_timeout` and `poll_event`
 //! hand out datagrams, the next deadline and events. No IO, no clock.
 
+use super::collision::{Activation, ChildRekeys};
 use super::fragment::{message_budget, seal_fragments, Fragment, Reassembly};
 use super::retransmit::{Due, Retransmit};
 use super::types::{ChildSa, DownReason, Event, IkeConfig, Transmit};
@@ -104,6 +105,10 @@ pub struct IkeSa {
     /// After our rekey: the old pair's inbound SPI, deleted at this time
     /// so packets already sent on it still arrive (§2.8).
     pub(super) delete_old: Option<(u32, Instant)>,
+    /// The Child SA our outstanding DELETE names.
+    pub(super) deleting_child: Option<u32>,
+    /// Rekeys of the last rekeyed Child SA, ours and the peer's (§2.8.1).
+    pub(super) child_rekeys: Option<ChildRekeys>,
     pub(super) ike_rekey: Option<super::rekey_ike::IkeRekeyState>,
     pub(super) ike_rekey_at: Option<Instant>,
     /// The IKE SA before the last rekey, until it is deleted.
@@ -214,6 +219,7 @@ impl IkeSa {
         }
         if let Some((spi, _)) = self.delete_old.filter(|(_, at)| now >= *at) {
             self.delete_old = None;
+            self.deleting_child = Some(spi);
             let d = crate::wire::Delete {
                 protocol_id: crate::wire::ProtocolId::Esp,
                 spis: vec![spi],
@@ -374,17 +380,27 @@ impl IkeSa {
         self.events.push_back(Event::Down(reason));
     }
 
-    pub(super) fn child_up(&mut self, now: Instant, child: ChildSa) {
+    pub(super) fn child_up(&mut self, now: Instant, mut child: ChildSa, mode: Activation) {
+        let spis = ChildSpis {
+            inbound: child.inbound.spi,
+            outbound: child.outbound.spi,
+            retire_at: None,
+        };
+        if mode == Activation::Never {
+            // §2.8.1: a redundant SA from a simultaneous rekey. It goes
+            // before the current one, so it is never rekeyed or sent on.
+            let at = self.children.len().saturating_sub(1);
+            self.children.insert(at, spis);
+            child.activate = false;
+            self.events.push_back(Event::ChildUp(Box::new(child)));
+            return;
+        }
         // A newer Child SA supersedes one still waiting to be activated.
         self.activate_pending();
         if !child.activate {
             self.activation = Some((child.inbound.spi, now + self.cfg.rekey_grace));
         }
-        self.children.push(ChildSpis {
-            inbound: child.inbound.spi,
-            outbound: child.outbound.spi,
-            retire_at: None,
-        });
+        self.children.push(spis);
         self.rekey_at = self.next_rekey(now);
         self.events.push_back(Event::ChildUp(Box::new(child)));
     }
@@ -568,6 +584,14 @@ impl IkeSa {
         let header = self.header(ExchangeType::Informational, false, id);
         if let Some(bytes) = self.seal(header, &payloads) {
             self.request(now, kind, id, bytes);
+        }
+    }
+
+    /// Rekeys the current Child SA now, as if its lifetime were up (once
+    /// any exchange of ours in progress is done).
+    pub fn rekey_child(&mut self, now: Instant) {
+        if self.state == State::Established {
+            self.rekey_at = Some(now);
         }
     }
 

@@ -23,7 +23,12 @@ impl IkeSa {
                         .filter(|c| d.spis.contains(&c.outbound))
                         .map(|c| c.inbound)
                         .collect();
-                    if !ours.is_empty() {
+                    let pending = self.activation.map(|(spi, _)| spi);
+                    if pending.is_some_and(|p| ours.contains(&p)) {
+                        // §2.8.1: the peer deletes the redundant SA we
+                        // were waiting to switch to: we never do.
+                        self.activation = None;
+                    } else if !ours.is_empty() {
                         // The peer has its side of the new pair in place.
                         self.activate_pending();
                     }

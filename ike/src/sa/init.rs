@@ -135,6 +135,8 @@ impl IkeSa {
             rekey: None,
             activation: None,
             delete_old: None,
+            deleting_child: None,
+            child_rekeys: None,
             ike_rekey: None,
             ike_rekey_at: None,
             retired: None,

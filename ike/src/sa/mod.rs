@@ -2,6 +2,7 @@
 //! Child SA, liveness and DELETE. Rekeying (CREATE_CHILD_SA) comes next.
 
 mod auth;
+mod collision;
 mod fragment;
 mod ike_sa;
 mod info;

@@ -14,10 +14,10 @@
 //! still arrive.
 //!
 //! Collisions (§2.8.1): a request to rekey the Child SA we are rekeying
-//! ourselves is answered with TEMPORARY_FAILURE (§2.25), and either side
-//! whose rekey is refused that way retries after a random few seconds. This
-//! trades the nonce comparison for a short delay; it never leaves two SAs.
+//! ourselves is answered as usual, and the nonce rule then picks the
+//! redundant SA (see [`super::collision`]).
 
+use super::collision::Created;
 use super::ike_sa::{IkeSa, Pending};
 use super::negotiate::{accepted_esp, esp_answer, esp_sa_payload, select_esp, EspChoice};
 use super::selectors::narrow;
@@ -33,7 +33,7 @@ const NONCE_LEN: usize = 32;
 /// Our outstanding rekey of a Child SA.
 pub(crate) struct RekeyState {
     /// The old pair's inbound SPI.
-    old_inbound: u32,
+    pub(super) old_inbound: u32,
     /// The new pair's inbound SPI.
     new_spi: u32,
     ni: Vec<u8>,
@@ -192,6 +192,15 @@ impl IkeSa {
             .map(|t| t.selectors.clone())
             .unwrap_or_else(|| self.cfg.remote_ts.clone());
         let nr = nonce.0.clone();
+        // §2.8: the rekey's initiator deletes the old pair, a little later,
+        // so that packets already sent on it are not dropped by the peer;
+        // unless the peer rekeyed it too and ours is redundant (§2.8.1).
+        let ours = Created {
+            inbound: state.new_spi,
+            ni: state.ni.clone(),
+            nr: nr.clone(),
+        };
+        let mode = self.our_rekey_done(now, state.old_inbound, ours);
         self.install_child(
             now,
             choice,
@@ -200,22 +209,14 @@ impl IkeSa {
             (&state.ni, &nr),
             true,
             (tsi, tsr),
+            mode,
         );
-        // §2.8: the rekey's initiator deletes the old pair, a little later,
-        // so that packets already sent on it are not dropped by the peer.
-        self.delete_old = Some((state.old_inbound, now + self.cfg.rekey_grace / 2));
     }
 
+    /// The peer confirmed our DELETE: the pair goes after the grace period.
     pub(super) fn on_delete_child_response(&mut self, now: Instant, payloads: &[Payload]) {
         let _ = payloads;
-        let old: Vec<u32> = self
-            .children
-            .iter()
-            .rev()
-            .skip(1)
-            .map(|c| c.inbound)
-            .collect();
-        for spi in old {
+        if let Some(spi) = self.deleting_child.take() {
             self.retire_child(now, spi);
         }
     }
@@ -252,17 +253,6 @@ impl IkeSa {
                 vec![notify(NotifyType::ChildSaNotFound)],
             );
         };
-        if self
-            .rekey
-            .as_ref()
-            .is_some_and(|r| r.old_inbound == old.inbound)
-        {
-            return self.respond(
-                id,
-                ExchangeType::CreateChildSa,
-                vec![notify(NotifyType::TemporaryFailure)],
-            );
-        }
         let (Some(sa), Some(nonce)) = (c.sa, c.nonce) else {
             return self.respond(
                 id,
@@ -344,6 +334,12 @@ impl IkeSa {
         }));
         self.respond(id, ExchangeType::CreateChildSa, out);
         let ni = nonce.0.clone();
+        let theirs = Created {
+            inbound: spi,
+            ni: ni.clone(),
+            nr: nr.clone(),
+        };
+        let mode = self.their_rekey_done(now, old.inbound, theirs);
         self.install_child(
             now,
             choice,
@@ -352,6 +348,7 @@ impl IkeSa {
             (&ni, &nr),
             false,
             (tsi, tsr),
+            mode,
         );
     }
 }

@@ -74,6 +74,8 @@ pub struct Net {
     /// in reverse order.
     pub reverse: bool,
     pub sent: usize,
+    /// Varies both sides' randomness (nonces, SPIs, keys).
+    pub seed: u64,
     /// Every datagram sent, A's and B's, in order, before any fault.
     pub log: Vec<(char, Vec<u8>)>,
 }
@@ -143,7 +145,14 @@ pub fn drive(net: &mut Net, a: &mut Side, b: &mut Side, b_cfg: &IkeConfig, until
                 match &mut b.sa {
                     Some(sa) => sa.handle_datagram(net.now, from, &t.data),
                     None => {
-                        match IkeSa::accept(b_cfg.clone(), b_addr, from, &t.data, net.now, rng(2)) {
+                        match IkeSa::accept(
+                            b_cfg.clone(),
+                            b_addr,
+                            from,
+                            &t.data,
+                            net.now,
+                            rng(2 + 2 * net.seed),
+                        ) {
                             Accepted::Sa(sa) => b.sa = Some(*sa),
                             Accepted::Refused { reply, reason } => {
                                 b.events.push(Event::Down(reason));
@@ -213,7 +222,7 @@ pub fn establish_with(a_cfg: IkeConfig, b_cfg: IkeConfig, net: &mut Net) -> (Sid
             A.parse().unwrap(),
             B.parse().unwrap(),
             net.now,
-            rng(1),
+            rng(1 + 2 * net.seed),
         )),
         events: vec![],
     };
@@ -232,6 +241,7 @@ pub fn net() -> Net {
         duplicate: false,
         reverse: false,
         sent: 0,
+        seed: 0,
         log: Vec::new(),
     }
 }
