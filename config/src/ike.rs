@@ -5,7 +5,7 @@ use crate::error::ConfigError;
 use crate::model::{IkeSection, Transport, TunnelSection};
 use ike::crypto::{EspProposal, IkeProposal, LegacyGroups};
 use ike::sa::{selectors, IkeConfig, RetransmitConfig, MAX_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE};
-use ike::wire::Identification;
+use ike::wire::{IdType, Identification};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -16,11 +16,38 @@ pub struct IkeSettings {
     pub legacy: bool,
 }
 
-fn identity(text: &str) -> Identification {
-    match text.parse::<IpAddr>() {
-        Ok(ip) => Identification::ip(ip),
-        Err(_) => Identification::fqdn(text),
+/// An IKE identity as strongSwan writes it: an IP address, `keyid:text`
+/// or `keyid:#hex` (ID_KEY_ID, RFC 7296 §3.5: opaque octets), or an FQDN
+/// (a leading `@` is dropped).
+pub(crate) fn identity(text: &str) -> Result<Identification, String> {
+    if let Some(key) = text.strip_prefix("keyid:") {
+        let data = match key.strip_prefix('#') {
+            Some(hex) => {
+                decode_hex(hex).ok_or_else(|| format!("{text:?}: bad hex after keyid:#"))?
+            }
+            None => key.as_bytes().to_vec(),
+        };
+        if data.is_empty() {
+            return Err(format!("{text:?}: empty key ID"));
+        }
+        return Ok(Identification::new(IdType::KeyId, data));
     }
+    Ok(match text.parse::<IpAddr>() {
+        Ok(ip) => Identification::ip(ip),
+        Err(_) => Identification::fqdn(text.strip_prefix('@').unwrap_or(text)),
+    })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    let digits: Vec<u8> = hex
+        .chars()
+        .filter(|c| *c != ':')
+        .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
+        .collect::<Option<_>>()?;
+    if digits.len() % 2 != 0 {
+        return None;
+    }
+    Some(digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
 
 fn legacy(i: &IkeSection) -> LegacyGroups {
@@ -64,6 +91,9 @@ pub(crate) fn check(
             ),
         ));
     }
+    for id in [&i.local_id, &i.remote_id].into_iter().flatten() {
+        identity(id.get_ref()).map_err(|e| err(id.span().start, e))?;
+    }
     let f = *i.fragment_size.get_ref();
     if f != 0 && !(MIN_FRAGMENT_SIZE..=MAX_FRAGMENT_SIZE).contains(&f) {
         return Err(err(
@@ -103,11 +133,19 @@ impl TunnelSection {
         let local_id = i
             .local_id
             .as_ref()
-            .map_or_else(|| Identification::ip(self.local), |s| identity(s.get_ref()));
+            .map_or_else(
+                || Ok(Identification::ip(self.local)),
+                |s| identity(s.get_ref()),
+            )
+            .ok()?;
         let remote_id = i
             .remote_id
             .as_ref()
-            .map_or_else(|| Identification::ip(self.peer), |s| identity(s.get_ref()));
+            .map_or_else(
+                || Ok(Identification::ip(self.peer)),
+                |s| identity(s.get_ref()),
+            )
+            .ok()?;
         let config = IkeConfig {
             local_id,
             remote_id: Some(remote_id),

@@ -112,7 +112,8 @@ pub struct TunnelSection {
 pub struct IkeSection {
     /// The pre-shared key, as Azure's VPN configuration prints it.
     pub psk: Spanned<TextSecret>,
-    /// Our ID: an IP address or an FQDN; defaults to `local`.
+    /// Our ID: an IP address, an FQDN, or `keyid:text` / `keyid:#hex`;
+    /// defaults to `local`.
     pub local_id: Option<Spanned<String>>,
     /// The peer's ID; defaults to `peer`.
     pub remote_id: Option<Spanned<String>>,

@@ -45,3 +45,31 @@ fn fragment_size_defaults_to_1280_and_is_checked() {
         "vwand.toml:15:17: fragment_size 100 is outside 256..=65535 (0: off)"
     );
 }
+
+#[test]
+fn key_id_identities_as_strongswan_writes_them() {
+    use ike::wire::{IdType, Identification};
+    let s = settings("local_id = \"keyid:onprem-edge\"\nremote_id = \"keyid:#0a:0b0c\"").unwrap();
+    assert_eq!(
+        s.config.local_id,
+        Identification::new(IdType::KeyId, b"onprem-edge".to_vec())
+    );
+    assert_eq!(
+        s.config.remote_id,
+        Some(Identification::new(IdType::KeyId, vec![0x0a, 0x0b, 0x0c]))
+    );
+    let s = settings("local_id = \"@hub.example\"\nremote_id = \"10.0.0.1\"").unwrap();
+    assert_eq!(s.config.local_id, Identification::fqdn("hub.example"));
+    assert_eq!(
+        s.config.remote_id,
+        Some(Identification::ip("10.0.0.1".parse().unwrap()))
+    );
+    assert_eq!(
+        settings("remote_id = \"keyid:#abc\"").err().unwrap(),
+        "vwand.toml:15:13: \"keyid:#abc\": bad hex after keyid:#"
+    );
+    assert_eq!(
+        settings("local_id = \"keyid:\"").err().unwrap(),
+        "vwand.toml:15:12: \"keyid:\": empty key ID"
+    );
+}

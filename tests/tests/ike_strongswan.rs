@@ -457,3 +457,34 @@ fn fragmented_ike_auth_vwand_initiates() {
 fn fragmented_ike_auth_strongswan_initiates() {
     fragmented_ike_auth(false);
 }
+
+/// KEY_ID identities (ID type 11) both ways, written as strongSwan writes
+/// them: text (`keyid:hub-key`) and hex (`keyid:#...`; vwand's own ID,
+/// which strongSwan expects as text: the harness cannot write `#` into
+/// swanctl.conf).
+#[test]
+fn key_id_identities() {
+    let bed = bed_with(
+        "aes256gcm16-prfsha384-ecp384",
+        "aes256gcm16",
+        PSK,
+        true,
+        "local_id = \"keyid:#6f6e7072656d2d65646765\"\nremote_id = \"keyid:hub-key\"\n",
+        |o| {
+            o.local_id = Some("keyid:hub-key".into());
+            o.remote_id = Some("keyid:onprem-edge".into());
+        },
+    );
+    wait_until("IKE SA established", Duration::from_secs(15), || {
+        bed.vwand.ike("state") == "established"
+    });
+    wait_ping(&bed.vwand.ns, HUB_VNET, Duration::from_secs(10));
+    assert!(ping_all(&bed.vwand.ns, HUB_VNET, 3), "on-prem -> hub");
+    let sa = bed.hub.wait_established(Duration::from_secs(5));
+    eprintln!(
+        "strongSwan: local-id {:?}, remote-id {:?}",
+        sa.local_id, sa.remote_id
+    );
+    assert_eq!(sa.local_id, "hub-key");
+    assert_eq!(sa.remote_id, "onprem-edge");
+}
