@@ -70,6 +70,9 @@ fn main() -> ExitCode {
         }
         Command::Check => match config::load(&cli.config) {
             Ok(c) => {
+                for w in &c.warnings {
+                    let _ = writeln!(std::io::stderr(), "warning: {w}");
+                }
                 let _ = writeln!(
                     std::io::stdout(),
                     "{}: OK ({} tunnel(s))",

@@ -29,6 +29,7 @@
 
 pub mod bird;
 pub mod capture;
+pub mod hub_bed;
 pub mod iperf;
 pub mod netns;
 pub mod ping;

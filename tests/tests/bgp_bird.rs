@@ -7,16 +7,13 @@
 //!  onprem: vwand, TUN 172.24.255.1 ── ul0 192.0.2.1 ══ 192.0.2.2 ul0 ── strongSwan + BIRD, lo 10.51.230.12 :hub
 //! ```
 
-use netns::bird::{Bird, BgpNeighbor, BirdOptions};
-use netns::strongswan::{HubOptions, StartAction, StrongswanHub};
-use netns::vwand::{start_daemon, Side};
-use netns::{scratch_dir, veth_pair, wait_until, Netns, ScratchDir};
+use netns::bird::{Bird, BirdOptions};
+use netns::hub_bed::{self, HubBed, HubBedOptions, BGP_ONPREM};
+use netns::vwand::Side;
+use netns::wait_until;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-const PSK: &str = "azure-hub-psk-not-a-secret-0123456789";
-const BGP_HUB: &str = "10.51.230.12";
-const BGP_ONPREM: &str = "172.24.255.1";
 /// A host in a "connected VNet", on the hub's loopback.
 const VNET_HOST: &str = "10.51.231.1";
 const HOLD: u16 = 9;
@@ -24,73 +21,33 @@ const HOLD: u16 = 9;
 /// dead tunnel withdraws the routes without waiting for the hold timer.
 const LONG_HOLD: u16 = 30;
 
-struct Bed {
-    vwand: Side,
-    hub: StrongswanHub,
-    bird: Bird,
-    hub_ns: Netns,
-    scratch: ScratchDir,
-}
+type Bed = HubBed;
 
-fn vwand_config(advertise: &[&str], hold: u16) -> String {
-    let adv: Vec<String> = advertise.iter().map(|p| format!("\"{p}\"")).collect();
-    format!(
-        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{BGP_ONPREM}/32\"]\n\n\
-         [bgp]\nasn = 65010\nadvertise = [{}]\nexpressroute_prefixes = [\"172.24.0.0/16\"]\nhold_time = {hold}\nconnect_retry_seconds = 2\n\n\
-         [[tunnel]]\nname = \"hub0\"\nlocal = \"192.0.2.1\"\npeer = \"192.0.2.2\"\ntransport = \"raw\"\nroutes = []\n\n\
-         [tunnel.ike]\npsk = \"{PSK}\"\ninitiate = true\ndpd_seconds = 2\nretransmit_ms = 500\nretransmits = 3\n\n\
-         [tunnel.bgp]\npeer = \"{BGP_HUB}\"\nimport = [\"0.0.0.0/0\"]\n",
-        adv.join(", ")
-    )
+fn options(hold: u16) -> HubBedOptions {
+    HubBedOptions {
+        hold,
+        // The hub address space, two connected VNets, and a prefix
+        // covering the tunnel's outer addresses, which vwand must not
+        // route into the tunnel (on Azure over ExpressRoute, the hub
+        // space holds the gateway instances themselves).
+        hub_prefixes: vec![
+            "10.51.230.0/24".into(),
+            "10.51.231.0/24".into(),
+            "10.51.232.0/24".into(),
+            "192.0.0.0/16".into(),
+        ],
+        ..HubBedOptions::default()
+    }
 }
 
 fn bird_options(hold: u16) -> BirdOptions {
-    let mut o = BirdOptions::new(BGP_HUB);
-    let mut n = BgpNeighbor::new("vwand", BGP_ONPREM, 65010).with_local(BGP_HUB);
-    n.multihop = Some(8);
-    n.hold_time = u32::from(hold);
-    n.keepalive_time = 3;
-    n.ipv6 = false;
-    o.neighbors.push(n);
-    // The hub address space, two connected VNets, and a prefix covering
-    // the tunnel's outer addresses, which vwand must not route into the
-    // tunnel (on Azure over ExpressRoute, the hub space holds the gateway
-    // instances themselves).
-    o.static4 = vec![
-        "10.51.230.0/24".into(),
-        "10.51.231.0/24".into(),
-        "10.51.232.0/24".into(),
-        "192.0.0.0/16".into(),
-    ];
-    o
+    hub_bed::bird_options(&options(hold))
 }
 
 fn bed(hold: u16) -> Bed {
-    let scratch = scratch_dir();
-    let a = Netns::new("onprem");
-    let b = Netns::new("hub");
-    veth_pair(&a, "ul0", "192.0.2.1/24", &b, "ul0", "192.0.2.2/24");
-    let hub_dir = scratch.join("hub");
-    std::fs::create_dir_all(&hub_dir).unwrap();
-    let mut o = HubOptions::new("192.0.2.2", "192.0.2.1", PSK);
-    o.ike_proposal = "aes256gcm16-prfsha384-ecp384".into();
-    o.esp_proposal = "aes256gcm16".into();
-    o.local_ts = vec!["0.0.0.0/0".into()];
-    o.remote_ts = vec!["0.0.0.0/0".into()];
-    o.vnet_address = Some(format!("{BGP_HUB}/32"));
-    o.start_action = StartAction::None;
-    o.dpd_delay = Some(Duration::from_secs(1));
-    let hub = StrongswanHub::start(&b, o, &hub_dir);
-    b.add_addr("lo", &format!("{VNET_HOST}/32"));
-    let bird = Bird::start(&b, bird_options(hold), &scratch.join("bird"));
-    let vwand = start_daemon(&scratch, a, "vwand", &vwand_config(&["172.24.0.0/17", "172.24.128.0/17"], hold));
-    Bed {
-        vwand,
-        hub,
-        bird,
-        hub_ns: b,
-        scratch,
-    }
+    let bed = HubBed::start(options(hold));
+    bed.hub_ns.add_addr("lo", &format!("{VNET_HOST}/32"));
+    bed
 }
 
 /// Prefixes BIRD learned from vwand, with their AS paths.
