@@ -33,6 +33,10 @@ pub struct HubBedOptions {
     pub bgp_extra: String,
     /// More lines for vwand's `[tunnel.bgp]`.
     pub session_extra: String,
+    /// BIRD's TCP-MD5 password for the session.
+    pub bird_password: Option<String>,
+    /// BIRD only accepts the connection (vwand dials).
+    pub bird_passive: bool,
 }
 
 impl Default for HubBedOptions {
@@ -43,6 +47,8 @@ impl Default for HubBedOptions {
             hub_prefixes: Vec::new(),
             bgp_extra: String::new(),
             session_extra: "import = [\"0.0.0.0/0\"]".into(),
+            bird_password: None,
+            bird_passive: false,
         }
     }
 }
@@ -71,6 +77,8 @@ pub fn bird_options(o: &HubBedOptions) -> BirdOptions {
     n.hold_time = u32::from(o.hold);
     n.keepalive_time = u32::from((o.hold / 3).max(1));
     n.ipv6 = false;
+    n.password = o.bird_password.clone();
+    n.passive = o.bird_passive;
     b.neighbors.push(n);
     b.static4 = o.hub_prefixes.clone();
     b

@@ -143,6 +143,21 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
     bed.vwand.daemon.wait_for_log("reload refused", Duration::from_secs(5));
     assert_eq!(bird_learned(&bed.bird), expect(&["172.24.128.0/17", "192.168.77.0/24"]));
     assert_eq!(vwand_bgp(&bed.vwand)["established_count"], 1, "no session reset");
+    assert_eq!(bed.vwand.status()["tunnels"]["hub0"]["bgp"]["advertised"].as_array().map(Vec::len), Some(2));
+
+    // BIRD freezes (SIGSTOP): no FIN, no keepalives. vwand's hold timer
+    // expires and the routes go within the hold time.
+    let frozen = std::time::Instant::now();
+    netns::process::signal_pid(bed.bird.pid(), libc::SIGSTOP);
+    wait_until("hold timer expiry withdraws the routes", Duration::from_secs(u64::from(HOLD) + 3), || {
+        no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0
+    });
+    let took = frozen.elapsed();
+    assert_eq!(vwand_bgp(&bed.vwand)["last_error"], "hold timer expired");
+    eprintln!("hold timer: routes withdrawn {took:?} after BIRD froze (hold {HOLD} s)");
+    netns::process::signal_pid(bed.bird.pid(), libc::SIGCONT);
+    wait_established(&bed);
+    bed.bird.wait_established("vwand", Duration::from_secs(30));
 
     // SIGTERM: BIRD hears Cease/administrative shutdown, not a dead peer.
     let status = bed.vwand.daemon.terminate_and_wait(Duration::from_secs(8));
@@ -194,4 +209,29 @@ fn bird_or_tunnel_death_withdraws_the_routes() {
     let took = killed.elapsed();
     eprintln!("routes withdrawn {took:?} after the hub's charon died (hold time {LONG_HOLD} s)");
     assert!(took < Duration::from_secs(u64::from(LONG_HOLD)), "{took:?}");
+}
+
+/// Azure dials us when our BGP address is routable: vwand passive, BIRD
+/// active, with TCP-MD5 on both sides and a prepend (the "VPN as backup"
+/// shape: BIRD sees the longer path).
+#[test]
+fn passive_session_with_tcp_md5_and_prepend() {
+    let mut o = options(HOLD);
+    o.session_extra = "import = [\"10.51.0.0/16\"]\npassive = true\nprepend = 2\nmd5_password = \"bgp-md5-not-a-secret\"".into();
+    o.bird_password = Some("bgp-md5-not-a-secret".into());
+    let bed = HubBed::start(o);
+    wait_established(&bed);
+    let bird = &bed.bird;
+    wait_until("BIRD has our prefixes with the prepended path", Duration::from_secs(10), || {
+        let got: BTreeSet<(String, Vec<u32>)> = bird_learned(bird);
+        got == ["172.24.0.0/17", "172.24.128.0/17"]
+            .iter()
+            .map(|p| (p.to_string(), vec![65010, 65010, 65010]))
+            .collect()
+    });
+    // 192.0.0.0/16 is outside the import policy: counted, not installed.
+    assert_eq!(vwand_bgp(&bed.vwand)["filtered"], 1);
+    // The session really is signed: vwand's socket carries the MD5 key.
+    let ss = bed.vwand.ns.run_ok(&["ss", "-tnie", "state", "established", "( sport = :179 or dport = :179 )"]);
+    assert!(ss.contains("md5"), "TCP-MD5 on the session: {ss}");
 }
