@@ -57,8 +57,10 @@ fn default_remote_as() -> u32 {
     bgp::AZURE_ASN
 }
 
+/// A hub advertises its address space and connected VNets: hundreds, not
+/// thousands. Above this, something is wrong upstream.
 fn default_max_prefixes() -> usize {
-    bgp::AZURE_MAX_PREFIXES
+    10_000
 }
 
 fn no_prepend() -> Spanned<u8> {
