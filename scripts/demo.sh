@@ -3,15 +3,21 @@
 #
 #   on-prem netns                                        hub netns ("Instance0")
 #   vwand, TUN vw0 10.1.0.1 ── er0 172.24.127.211 ══ 10.51.230.4 er0 ── charon (strongSwan)
-#                              (veth "ExpressRoute")           lo 10.51.230.10, 10.51.231.10
+#                              (veth "ExpressRoute")           BIRD (BGP AS 65515) on lo 10.51.230.12
+#                                                              lo 10.51.230.10, 10.51.231.10
 #
 # vwand initiates an IKEv2 PSK tunnel with Azure's custom policy (IKE
 # aes256gcm16-prfsha384-ecp384, ESP aes256gcm16) to a strongSwan charon that
 # plays the hub gateway. Addresses follow an Azure VPN configuration export
 # (hub VNet 10.51.230.0/24 with connected 10.51.231.0/24 and 10.51.232.0/24,
-# Instance0 at 10.51.230.4, site at 172.24.127.211). The demo shows the IKE
-# and Child SA coming up on both sides, pings and a 5-second iperf3 through
-# the tunnel, what the underlay sees, and vwand's status.
+# Instance0 at 10.51.230.4 with BGP address 10.51.230.12, site at
+# 172.24.127.211, site ASN 65010). The demo shows the IKE and Child SA coming
+# up on both sides, the BGP session inside the tunnel (BIRD as the hub's
+# BGP learns exactly the on-prem prefix; vwand learns the connected VNets and
+# refuses the hub space, which covers the tunnel's own endpoint), the
+# ExpressRoute encryption guard refusing a bad configuration, pings and a
+# 5-second iperf3 through the tunnel, what the underlay sees, and vwand's
+# status.
 #
 #   sudo scripts/demo.sh            # run, show, tear down
 #   sudo scripts/demo.sh --keep     # leave it running until Enter
@@ -41,6 +47,9 @@ BIN="$PWD/target/release/vwand"
 ONPREM_OUTER=172.24.127.211      # vpnSiteConfiguration.IPAddress
 ONPREM_INNER=10.1.0.1            # inside the on-prem prefix 10.1.0.0/24
 HUB_OUTER=10.51.230.4            # gatewayConfiguration.IpAddresses.Instance0
+HUB_BGP=10.51.230.12             # gatewayConfiguration.BgpSetting.BgpPeeringAddresses.Instance0
+ONPREM_PREFIX=10.1.0.0/24        # advertised over the VPN
+ER_PREFIX=10.1.0.0/16            # advertised over ExpressRoute by the circuit's routers
 HUB_VNET=10.51.230.10            # a host in the hub AddressSpace 10.51.230.0/24
 SPOKE_VM=10.51.231.10            # a host in ConnectedSubnets 10.51.231.0/24
 HUB_PREFIXES=(10.51.230.0/24 10.51.231.0/24 10.51.232.0/24)
@@ -55,6 +64,7 @@ DIR=$(mktemp -d /tmp/vwand-demo.XXXXXX)   # short: the vici socket path must fit
 NETNS_MADE=()
 VWAND_PID=
 CHARON_PID=
+BIRD_PID=
 PIDS=()   # helpers (iperf3 server, tcpdump)
 
 say() { printf '\n== %s\n' "$*"; }
@@ -83,7 +93,7 @@ stop_pid() { # pid: SIGTERM, up to 5 s, then SIGKILL; reaps it
 
 show_logs() {
   local f
-  for f in "$DIR/onprem.log" "$DIR/hub/charon.log" "$DIR/hub/charon.stdout.log" \
+  for f in "$DIR/onprem.log" "$DIR/hub/charon.log" "$DIR/hub/charon.stdout.log" "$DIR/bird.log" \
     "$DIR/tcpdump.err" "$DIR/iperf3-server.log"; do
     [ -s "$f" ] || continue
     echo "--- last lines of ${f#"$DIR"/}" >&2
@@ -102,6 +112,7 @@ cleanup() {
   esac
   # vwand first, so its DELETE reaches a charon that is still there.
   stop_pid "$VWAND_PID"
+  stop_pid "$BIRD_PID"
   stop_pid "$CHARON_PID"
   for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
   # Anything still inside the namespaces was started by this script too.
@@ -148,6 +159,7 @@ ip -n "$HUB" link set er0 up
 # inside its local traffic selector.
 ip -n "$HUB" addr add "$HUB_VNET/32" dev lo
 ip -n "$HUB" addr add "$SPOKE_VM/32" dev lo
+ip -n "$HUB" addr add "$HUB_BGP/32" dev lo
 
 # --- the hub: strongSwan charon as Azure's Instance0 -----------------------
 HUBDIR="$DIR/hub"
@@ -257,7 +269,36 @@ fi
 grep -E "^loaded|successfully" <<<"$loaded" | sed 's/^/  hub: /'
 
 # --- on-prem: vwand --------------------------------------------------------
-routes=$(printf '"%s", ' "${HUB_PREFIXES[@]}")
+# --- the hub's BGP: BIRD as Azure's route server side (AS 65515) ---------
+hub_statics=$(printf '  route %s blackhole;\n' "${HUB_PREFIXES[@]}")
+cat > "$DIR/bird.conf" <<CONF
+# bird.conf of the demo hub: AS 65515 at Instance0's BGP address.
+router id $HUB_BGP;
+log "$DIR/bird.log" all;
+protocol device { scan time 10; }
+protocol static hub { ipv4;
+$(printf '%b' "$hub_statics")
+}
+protocol bgp vwand {
+  local $HUB_BGP as 65515;
+  neighbor $ONPREM_INNER as 65010;
+  multihop 8;
+  hold time 180; keepalive time 60;
+  connect delay time 1; connect retry time 5; error wait time 1, 10;
+  ipv4 { import all; export where proto = "hub"; };
+}
+CONF
+ip netns exec "$HUB" bird -f -c "$DIR/bird.conf" -s "$DIR/bird.ctl" -P "$DIR/bird.pid" \
+  >"$DIR/bird.stdout.log" 2>&1 &
+BIRD_PID=$!
+birdc_hub() { ip netns exec "$HUB" timeout --foreground 10 birdc -s "$DIR/bird.ctl" "$@"; }
+bird_ready() {
+  alive "$BIRD_PID" || { echo "demo: bird exited" >&2; return 3; }
+  birdc_hub show status 2>/dev/null | grep -q "up and running"
+}
+wait_for 20 "BIRD" bird_ready
+
+routes=$(printf '"%s"' "${HUB_PREFIXES[0]}")
 cat > "$DIR/onprem.toml" <<CONF
 [daemon]
 status_socket = "$DIR/onprem.sock"
@@ -280,8 +321,27 @@ proposals = ["$IKE_PROPOSAL"]
 esp_proposals = ["$ESP_PROPOSAL"]
 initiate = true
 dpd_seconds = 10
+
+# The session to Instance0's BGP address rides Instance0's tunnel.
+[tunnel.bgp]
+peer = "$HUB_BGP"
+import = ["10.51.0.0/16"]
+
+[bgp]
+asn = 65010
+advertise = ["$ONPREM_PREFIX"]
+expressroute_prefixes = ["$ER_PREFIX"]
 CONF
 chmod 600 "$DIR/onprem.toml"
+
+say "the encryption guard: advertising the ExpressRoute prefix itself over the VPN is refused"
+sed "s|^advertise = .*|advertise = [\"$ER_PREFIX\"]|" "$DIR/onprem.toml" >"$DIR/bad.toml"
+chmod 600 "$DIR/bad.toml"
+if "$BIN" -c "$DIR/bad.toml" check; then
+  echo "demo: the guard accepted an identical prefix" >&2
+  exit 1
+fi
+say "the real configuration: $ONPREM_PREFIX over the VPN, more specific than $ER_PREFIX over ExpressRoute"
 "$BIN" -c "$DIR/onprem.toml" check
 
 ip netns exec "$ONPREM" "$BIN" -c "$DIR/onprem.toml" run 2>"$DIR/onprem.log" &
@@ -299,6 +359,16 @@ say "the hub's view: swanctl --list-sas"
 wait_for 10 "the hub's CHILD_SA" \
   bash -c 'ip netns exec "$0" timeout --foreground 10 swanctl --list-sas --uri "$1" 2>/dev/null | grep -q INSTALLED' "$HUB" "$VICI"
 swanctl_hub --list-sas
+
+say "BGP inside the tunnel: BIRD (hub, AS 65515) learned exactly the on-prem prefix"
+bgp_up() { birdc_hub show protocols vwand 2>/dev/null | grep -q Established; }
+wait_for 30 "the BGP session" bgp_up
+learned_routes() { ip netns exec "$ONPREM" ip -4 route show dev vw0 | grep -q 10.51.232.0/24; }
+wait_for 10 "vwand's learned routes" learned_routes
+birdc_hub show route protocol vwand all
+say "vwand learned the connected VNets as kernel routes (the hub space covers Instance0's own address, so it is refused)"
+ip netns exec "$ONPREM" ip -4 route show dev vw0
+grep -E "BGP session established|BGP advertisements sent" "$DIR/onprem.log" || true
 
 say "ping from on-prem $ONPREM_INNER to the hub VNet $HUB_VNET and the spoke $SPOKE_VM"
 ip netns exec "$ONPREM" ping -c 3 -i 0.2 -W 2 "$HUB_VNET"
