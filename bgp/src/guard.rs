@@ -85,8 +85,15 @@ mod tests {
     #[test]
     fn identical_more_specific_disjoint_and_covering() {
         let er = nets(&["10.20.0.0/16", "fd00:20::/48"]);
-        assert_eq!(check(&nets(&["10.20.0.0/16"]), &er)[0].overlap, Overlap::Identical);
-        assert!(check(&nets(&["10.20.1.0/24", "10.30.0.0/16", "fd00:20:0:1::/64"]), &er).is_empty());
+        assert_eq!(
+            check(&nets(&["10.20.0.0/16"]), &er)[0].overlap,
+            Overlap::Identical
+        );
+        assert!(check(
+            &nets(&["10.20.1.0/24", "10.30.0.0/16", "fd00:20:0:1::/64"]),
+            &er
+        )
+        .is_empty());
         let f = check(&nets(&["10.0.0.0/8"]), &er);
         assert_eq!(f[0].overlap, Overlap::LessSpecific);
         assert_eq!(
@@ -96,6 +103,9 @@ mod tests {
              specific than, or disjoint from, the ExpressRoute ones)"
         );
         // Host bits do not hide an identical prefix.
-        assert_eq!(check(&nets(&["10.20.5.5/16"]), &er)[0].overlap, Overlap::Identical);
+        assert_eq!(
+            check(&nets(&["10.20.5.5/16"]), &er)[0].overlap,
+            Overlap::Identical
+        );
     }
 }

@@ -26,9 +26,7 @@ mod session;
 pub mod wire;
 
 pub use rib::{ImportPolicy, Rib, Route};
-pub use session::{
-    Action, ConnId, DownReason, Event, Session, SessionConfig, SessionStats, State,
-};
+pub use session::{Action, ConnId, DownReason, Event, Session, SessionConfig, SessionStats, State};
 
 /// Azure drops a BGP session that receives more than 4,000 prefixes.
 pub const AZURE_MAX_PREFIXES: usize = 4000;

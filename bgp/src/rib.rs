@@ -126,15 +126,24 @@ mod tests {
         };
         let path = AsPath::sequence(vec![65515]);
         assert_eq!(p.check(&net("10.51.231.0/24"), &path, 65010), Ok(()));
-        assert_eq!(p.check(&net("10.52.0.0/24"), &path, 65010), Err(Rejection::NotAllowed));
+        assert_eq!(
+            p.check(&net("10.52.0.0/24"), &path, 65010),
+            Err(Rejection::NotAllowed)
+        );
         assert!(matches!(
             p.check(&net("10.51.230.0/24"), &path, 65010),
             Err(Rejection::CoversEndpoint(_))
         ));
         let looped = AsPath::sequence(vec![65515, 65010]);
-        assert_eq!(p.check(&net("10.51.231.0/24"), &looped, 65010), Err(Rejection::AsLoop));
+        assert_eq!(
+            p.check(&net("10.51.231.0/24"), &looped, 65010),
+            Err(Rejection::AsLoop)
+        );
         // RFC 8212: no policy, no import.
         let none = ImportPolicy::default();
-        assert_eq!(none.check(&net("10.51.231.0/24"), &path, 65010), Err(Rejection::NotAllowed));
+        assert_eq!(
+            none.check(&net("10.51.231.0/24"), &path, 65010),
+            Err(Rejection::NotAllowed)
+        );
     }
 }

@@ -40,21 +40,34 @@ fn establishes_and_exchanges_routes_both_ways() {
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
     assert_eq!(p.a.hold_time(), Some(180));
-    assert_eq!(learned(&p, true), nets(&["10.51.231.0/24", "10.51.232.0/24"]));
+    assert_eq!(
+        learned(&p, true),
+        nets(&["10.51.231.0/24", "10.51.232.0/24"])
+    );
     assert_eq!(learned(&p, false), nets(&["172.24.0.0/17", "fd00:24::/48"]));
     let r = p.b.rib().get(&"172.24.0.0/17".parse().unwrap()).unwrap();
     assert_eq!(r.as_path.first(), Some(65010));
     assert_eq!(r.as_path.path_len(), 1);
-    assert!(matches!(p.events_a[0], Event::Established { peer_as: 65515, .. }));
+    assert!(matches!(
+        p.events_a[0],
+        Event::Established { peer_as: 65515, .. }
+    ));
 }
 
 #[test]
 fn export_changes_are_incremental_and_prepend_lengthens_the_path() {
     let mut p = azure_pair();
     let sent = p.a.stats().updates_sent;
-    p.a.set_export(nets(&["172.24.0.0/17", "172.24.128.0/17", "fd00:24::/48"]), 0);
+    p.a.set_export(
+        nets(&["172.24.0.0/17", "172.24.128.0/17", "fd00:24::/48"]),
+        0,
+    );
     p.settle();
-    assert_eq!(p.a.stats().updates_sent, sent + 1, "one UPDATE for one new prefix");
+    assert_eq!(
+        p.a.stats().updates_sent,
+        sent + 1,
+        "one UPDATE for one new prefix"
+    );
     assert_eq!(learned(&p, false).len(), 3);
     p.a.set_export(nets(&["172.24.128.0/17"]), 0);
     p.settle();
@@ -69,11 +82,18 @@ fn export_changes_are_incremental_and_prepend_lengthens_the_path() {
 fn keepalives_hold_the_session_and_a_dead_link_expires_the_hold_timer() {
     let mut p = azure_pair();
     p.run_for(Duration::from_secs(600));
-    assert_eq!(p.a.state(), State::Established, "keepalives every 60 s keep it up");
+    assert_eq!(
+        p.a.state(),
+        State::Established,
+        "keepalives every 60 s keep it up"
+    );
     p.cut = true;
     let cut_at = p.now;
     p.run_for(Duration::from_secs(181));
-    assert!(p.a.rib().is_empty(), "routes withdrawn when the hold timer expires");
+    assert!(
+        p.a.rib().is_empty(),
+        "routes withdrawn when the hold timer expires"
+    );
     let down = p.events_a.iter().find_map(|e| match e {
         Event::Down(r) => Some(r.clone()),
         _ => None,
@@ -102,7 +122,10 @@ fn both_sides_active_resolve_the_collision() {
     p.run_for(Duration::from_secs(30));
     assert_eq!(p.a.state(), State::Established);
     assert_eq!(p.b.state(), State::Established);
-    assert!(p.a.stats().collisions + p.b.stats().collisions > 0, "a collision happened");
+    assert!(
+        p.a.stats().collisions + p.b.stats().collisions > 0,
+        "a collision happened"
+    );
     assert_eq!(p.a.stats().established_transitions, 1);
     assert_eq!(learned(&p, true), nets(&["10.51.231.0/24"]));
     assert_eq!(learned(&p, false), nets(&["172.24.0.0/17"]));
@@ -121,14 +144,19 @@ fn max_prefix_limit_closes_the_session_with_cease_1() {
     p.b.start(now);
     p.a.start(now);
     p.settle();
-    assert!(p.events_a.contains(&Event::Down(DownReason::MaxPrefixes { limit: 10 })));
+    assert!(p
+        .events_a
+        .contains(&Event::Down(DownReason::MaxPrefixes { limit: 10 })));
     assert!(p.a.rib().is_empty());
     let got = p.events_b.iter().find_map(|e| match e {
         Event::Down(DownReason::NotificationReceived(n)) => Some(n.clone()),
         _ => None,
     });
     let n = got.expect("hub saw a NOTIFICATION");
-    assert_eq!((n.code, n.subcode), (NotificationCode::Cease, cease::MAX_PREFIXES));
+    assert_eq!(
+        (n.code, n.subcode),
+        (NotificationCode::Cease, cease::MAX_PREFIXES)
+    );
     assert_eq!(n.data, vec![0, 1, 1, 0, 0, 0, 10]);
 }
 
@@ -138,7 +166,10 @@ fn import_policy_filters_and_counts() {
     a.import.allow = nets(&["10.51.0.0/16"]);
     a.import.protect = vec!["10.51.230.4".parse().unwrap()];
     let mut p = Pair::new(a, config("hub", 65515, 65010, [10, 51, 230, 12], true));
-    p.b.set_export(nets(&["10.51.230.0/24", "10.51.231.0/24", "192.168.0.0/16"]), 0);
+    p.b.set_export(
+        nets(&["10.51.230.0/24", "10.51.231.0/24", "192.168.0.0/16"]),
+        0,
+    );
     let now = p.now;
     p.b.start(now);
     p.a.start(now);

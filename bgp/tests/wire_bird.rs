@@ -5,7 +5,9 @@
 use bgp::wire::{frame, Capability, Context, Message, NotificationCode, Origin};
 use ipnet::IpNet;
 
-const FOUR: Context = Context { four_octet_as: true };
+const FOUR: Context = Context {
+    four_octet_as: true,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/tests/fixtures/bird/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -33,7 +35,9 @@ fn nets(s: &[&str]) -> Vec<IpNet> {
 
 #[test]
 fn opens_carry_birds_capabilities() {
-    let Message::Open(o) = decode("open_hub.bin") else { panic!("not an OPEN") };
+    let Message::Open(o) = decode("open_hub.bin") else {
+        panic!("not an OPEN")
+    };
     assert_eq!(o.asn(), 65515);
     assert!(o.has(&Capability::RouteRefresh));
     assert!(o.has(&Capability::Multiprotocol { afi: 1, safi: 1 }));
@@ -50,9 +54,14 @@ fn opens_carry_birds_capabilities() {
         })
         .collect();
     for code in [6, 64, 69, 70, 71, 73] {
-        assert!(unknown.contains(&code), "capability {code} kept: {unknown:?}");
+        assert!(
+            unknown.contains(&code),
+            "capability {code} kept: {unknown:?}"
+        );
     }
-    let Message::Open(site) = decode("open_site.bin") else { panic!("not an OPEN") };
+    let Message::Open(site) = decode("open_site.bin") else {
+        panic!("not an OPEN")
+    };
     assert_eq!((site.asn(), site.hold_time), (65010, 90));
 }
 
@@ -60,7 +69,9 @@ fn opens_carry_birds_capabilities() {
 fn keepalive_eor_and_refresh_round_trip_exactly() {
     assert_eq!(exact("keepalive.bin"), Message::Keepalive);
     for (name, afi) in [("eor_ipv4.bin", 1), ("eor_ipv6.bin", 2)] {
-        let Message::Update(u) = exact(name) else { panic!("{name}") };
+        let Message::Update(u) = exact(name) else {
+            panic!("{name}")
+        };
         assert_eq!(u.is_end_of_rib().map(|a| a.code()), Some(afi), "{name}");
     }
     for (name, afi, subtype) in [
@@ -69,13 +80,23 @@ fn keepalive_eor_and_refresh_round_trip_exactly() {
         ("route_refresh_borr_ipv4.bin", 1, 1),
         ("route_refresh_eorr_ipv6.bin", 2, 2),
     ] {
-        assert_eq!(exact(name), Message::RouteRefresh { afi, subtype, safi: 1 }, "{name}");
+        assert_eq!(
+            exact(name),
+            Message::RouteRefresh {
+                afi,
+                subtype,
+                safi: 1
+            },
+            "{name}"
+        );
     }
 }
 
 #[test]
 fn updates_decode_to_birds_routes() {
-    let Message::Update(u) = exact("update_ipv4_prepend.bin") else { panic!() };
+    let Message::Update(u) = exact("update_ipv4_prepend.bin") else {
+        panic!()
+    };
     assert_eq!(u.nlri.len(), 3);
     assert_eq!(u.attrs.as_path.as_ref().unwrap().path_len(), 3);
     assert_eq!(u.attrs.as_path.as_ref().unwrap().first(), Some(65515));
@@ -83,28 +104,38 @@ fn updates_decode_to_birds_routes() {
     assert_eq!(u.attrs.origin, Some(Origin::Igp));
     assert!(u.treat_as_withdraw.is_none());
 
-    let Message::Update(u) = exact("update_ipv4_single.bin") else { panic!() };
+    let Message::Update(u) = exact("update_ipv4_single.bin") else {
+        panic!()
+    };
     assert_eq!(u.nlri, nets(&["10.1.0.0/16"]));
 
     // BIRD writes MP_REACH_NLRI with the extended length bit even when
     // short; we use it only when needed, so compare decoded messages.
-    let Message::Update(u) = decode("update_mp_reach_ipv6.bin") else { panic!() };
+    let Message::Update(u) = decode("update_mp_reach_ipv6.bin") else {
+        panic!()
+    };
     let mp = u.mp_reach.as_ref().unwrap();
     assert_eq!(mp.next_hops.len(), 2, "global and link-local next hops");
     assert_eq!(mp.nlri.len(), 2);
     assert!(u.treat_as_withdraw.is_none());
 
-    let Message::Update(u) = exact("update_withdraw_ipv4.bin") else { panic!() };
+    let Message::Update(u) = exact("update_withdraw_ipv4.bin") else {
+        panic!()
+    };
     assert_eq!(u.withdrawn, nets(&["10.52.0.0/16", "10.53.0.0/16"]));
 
-    let Message::Update(u) = decode("update_mp_unreach_ipv6.bin") else { panic!() };
+    let Message::Update(u) = decode("update_mp_unreach_ipv6.bin") else {
+        panic!()
+    };
     assert_eq!(u.mp_unreach.unwrap().withdrawn, nets(&["fd52::/48"]));
     decode("update_mp_reach_ipv6_site.bin");
 }
 
 #[test]
 fn notifications_keep_their_data() {
-    let Message::Notification(n) = exact("notification_cease_admin_shutdown.bin") else { panic!() };
+    let Message::Notification(n) = exact("notification_cease_admin_shutdown.bin") else {
+        panic!()
+    };
     assert_eq!((n.code, n.subcode), (NotificationCode::Cease, 2));
     let Message::Notification(n) = exact("notification_cease_admin_shutdown_msg.bin") else {
         panic!()

@@ -145,7 +145,13 @@ pub(crate) fn check(
         .collect();
     let Some(b) = &c.bgp else {
         if let Some((t, _, at)) = sessions.first() {
-            return Err(err(*at, format!("tunnel {:?} has [tunnel.bgp] but there is no [bgp] section", t.name)));
+            return Err(err(
+                *at,
+                format!(
+                    "tunnel {:?} has [tunnel.bgp] but there is no [bgp] section",
+                    t.name
+                ),
+            ));
         }
         return Ok(warnings);
     };
@@ -158,10 +164,16 @@ pub(crate) fn check(
     }
     let hold = *b.hold_time.get_ref();
     if hold != 0 && hold < 3 {
-        return Err(err(b.hold_time.span().start, format!("hold_time {hold} must be 0 or at least 3 (RFC 4271 §4.2)")));
+        return Err(err(
+            b.hold_time.span().start,
+            format!("hold_time {hold} must be 0 or at least 3 (RFC 4271 §4.2)"),
+        ));
     }
     if b.router_id(c).is_none() {
-        return Err(err(0, "[bgp] needs router_id, or an IPv4 address on the TUN".into()));
+        return Err(err(
+            0,
+            "[bgp] needs router_id, or an IPv4 address on the TUN".into(),
+        ));
     }
     // Azure drops a session that receives more than 4,000 prefixes, so
     // refuse to send that many.
@@ -176,7 +188,11 @@ pub(crate) fn check(
             ),
         ));
     }
-    let er: Vec<IpNet> = b.expressroute_prefixes.iter().map(|p| *p.get_ref()).collect();
+    let er: Vec<IpNet> = b
+        .expressroute_prefixes
+        .iter()
+        .map(|p| *p.get_ref())
+        .collect();
     let all_failover = !sessions.is_empty() && sessions.iter().all(|(_, s, _)| s.failover);
     for p in &b.advertise {
         for f in guard::check(&[*p.get_ref()], &er) {
@@ -204,25 +220,46 @@ pub(crate) fn check(
             warnings.push(err(s.peer.span().start, format!("tunnel {:?}: the BGP peer is the tunnel's outer address; Azure's BGP address is BgpPeeringAddresses, not IpAddresses", t.name)));
         }
         let Some(local) = s.local(c) else {
-            return Err(err(*at, format!("tunnel {:?}: no local BGP address", t.name)));
+            return Err(err(
+                *at,
+                format!("tunnel {:?}: no local BGP address", t.name),
+            ));
         };
         if local.is_ipv4() != peer.is_ipv4() {
             return Err(err(s.peer.span().start, format!("tunnel {:?}: local BGP address {local} and peer {peer} are of different families", t.name)));
         }
         if !c.tun.addresses.iter().any(|a| a.addr() == local) {
-            warnings.push(err(*at, format!("tunnel {:?}: local BGP address {local} is not an address of the TUN", t.name)));
+            warnings.push(err(
+                *at,
+                format!(
+                    "tunnel {:?}: local BGP address {local} is not an address of the TUN",
+                    t.name
+                ),
+            ));
         }
         if s.remote_as == asn {
-            return Err(err(*at, format!("tunnel {:?}: remote_as equals our asn; vwand speaks eBGP only", t.name)));
+            return Err(err(
+                *at,
+                format!(
+                    "tunnel {:?}: remote_as equals our asn; vwand speaks eBGP only",
+                    t.name
+                ),
+            ));
         }
         if *s.prepend.get_ref() > 10 {
-            return Err(err(s.prepend.span().start, "prepend must be at most 10".into()));
+            return Err(err(
+                s.prepend.span().start,
+                "prepend must be at most 10".into(),
+            ));
         }
         if s.import.is_empty() {
             warnings.push(err(*at, format!("tunnel {:?}: [tunnel.bgp] import is empty, so no learned prefix is installed (RFC 8212)", t.name)));
         }
         if s.max_prefixes == 0 {
-            return Err(err(*at, format!("tunnel {:?}: max_prefixes must be at least 1", t.name)));
+            return Err(err(
+                *at,
+                format!("tunnel {:?}: max_prefixes must be at least 1", t.name),
+            ));
         }
         if s.failover && !er.is_empty() && *s.prepend.get_ref() == 0 {
             warnings.push(err(*at, format!("tunnel {:?}: failover = true without prepend; consider prepend so that the VPN path is the longer one", t.name)));

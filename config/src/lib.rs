@@ -63,13 +63,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
 
 impl Config {
     pub fn has_secrets(&self) -> bool {
-        self.tunnels
-            .iter()
-            .any(|t| {
-                let t = t.get_ref();
-                t.manual.is_some()
-                    || t.ike.is_some()
-                    || t.bgp.as_ref().is_some_and(|b| b.md5_password.is_some())
-            })
+        self.tunnels.iter().any(|t| {
+            let t = t.get_ref();
+            t.manual.is_some()
+                || t.ike.is_some()
+                || t.bgp.as_ref().is_some_and(|b| b.md5_password.is_some())
+        })
     }
 }

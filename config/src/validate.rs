@@ -50,7 +50,10 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
         if t.routes.is_empty() && t.bgp.is_none() {
             return Err(err(
                 at,
-                format!("tunnel {:?}: routes is empty (and no BGP session learns any)", t.name),
+                format!(
+                    "tunnel {:?}: routes is empty (and no BGP session learns any)",
+                    t.name
+                ),
             ));
         }
         match (&t.manual, &t.ike) {

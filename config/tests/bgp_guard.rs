@@ -90,7 +90,9 @@ fn failover_sessions_may_repeat_expressroute_prefixes() {
     ))
     .unwrap();
     assert_eq!(c.warnings.len(), 1);
-    assert!(c.warnings[0].reason.starts_with("failover session: 172.24.0.0/16"));
+    assert!(c.warnings[0]
+        .reason
+        .starts_with("failover session: 172.24.0.0/16"));
 }
 
 #[test]
@@ -100,7 +102,9 @@ fn more_than_azures_limit_is_refused_before_sending() {
         .collect();
     let e = parse(&conf(&many.join(", "), "", "")).unwrap_err();
     assert!(
-        e.ends_with("advertise lists 4001 prefixes; Azure drops a BGP session above 4000 (summarise them)"),
+        e.ends_with(
+            "advertise lists 4001 prefixes; Azure drops a BGP session above 4000 (summarise them)"
+        ),
         "{e}"
     );
 }
@@ -109,7 +113,9 @@ fn more_than_azures_limit_is_refused_before_sending() {
 fn session_checks() {
     let no_bgp = conf("", "", "").replace("[bgp]\nasn = 65010", "[daemon]");
     let no_bgp = no_bgp.replace("advertise = []\nexpressroute_prefixes = []", "");
-    assert!(parse(&no_bgp).unwrap_err().contains("there is no [bgp] section"));
+    assert!(parse(&no_bgp)
+        .unwrap_err()
+        .contains("there is no [bgp] section"));
     let e = parse(&conf("", "", "").replace("asn = 65010", "asn = 65515")).unwrap_err();
     assert!(e.contains("65515 is Azure's own"), "{e}");
     let c = parse(&conf("", "", "").replace("import = [\"10.51.0.0/16\"]", "")).unwrap();

@@ -2,6 +2,7 @@
 //! its datagrams over UDP 500 and 4500, and installs the Child SAs it
 //! negotiates into the data-plane tasks.
 
+use crate::bgp_plane::BgpCommand;
 use crate::dataplane::inbound::{IkeDatagram, InCommand};
 use crate::dataplane::mmsg::Outgoing;
 use crate::dataplane::outbound::OutCommand;
@@ -17,7 +18,6 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use crate::bgp_plane::BgpCommand;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;

@@ -10,8 +10,8 @@ use crate::notify::notify;
 use crate::status;
 use config::{Config, Transport};
 use esp::{InboundSa, InboundSad, OutboundSa};
-use ipnet::IpNet;
 use ike::sa::NAT_T_PORT;
+use ipnet::IpNet;
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 use std::net::IpAddr;
@@ -109,7 +109,10 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     notify("STOPPING=1");
     let _ = bgp_stop_tx.send(true);
     if let Some(t) = bgp_task {
-        if tokio::time::timeout(Duration::from_secs(3), t).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(3), t)
+            .await
+            .is_err()
+        {
             tracing::warn!("the BGP plane did not stop in time");
         }
     }

@@ -39,17 +39,17 @@ fn run(n: usize) -> (Duration, Duration, Duration) {
     })
     .unwrap_or_else(|| panic!("only {} of {n} routes installed", count(&bed)));
     // The status board is published a few times a second.
-    poll_until(Duration::from_secs(5), || (bed.vwand_bgp()["learned_count"] == n).then_some(()))
-        .unwrap_or_else(|| panic!("status: {}", bed.vwand_bgp()));
+    poll_until(Duration::from_secs(5), || {
+        (bed.vwand_bgp()["learned_count"] == n).then_some(())
+    })
+    .unwrap_or_else(|| panic!("status: {}", bed.vwand_bgp()));
     bed.bird.kill();
     let killed = Instant::now();
-    let gone = poll_until(Duration::from_secs(60), || (count(&bed) == 0).then(Instant::now))
-        .expect("routes withdrawn");
-    (
-        installed - established,
-        installed - started,
-        gone - killed,
-    )
+    let gone = poll_until(Duration::from_secs(60), || {
+        (count(&bed) == 0).then(Instant::now)
+    })
+    .expect("routes withdrawn");
+    (installed - established, installed - started, gone - killed)
 }
 
 fn main() {

@@ -107,16 +107,28 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
     assert_eq!(b["learned"]["10.51.232.0/24"], "65515");
     assert!(b["learned"].get("192.0.0.0/16").is_none(), "{b}");
     assert_eq!(b["filtered"], 1);
-    wait_until("learned prefixes are kernel routes via the TUN", Duration::from_secs(5), || {
-        learned_in_kernel(&bed.vwand)
-    });
+    wait_until(
+        "learned prefixes are kernel routes via the TUN",
+        Duration::from_secs(5),
+        || learned_in_kernel(&bed.vwand),
+    );
     let routes = kernel_routes(&bed.vwand);
-    assert!(routes.contains("10.51.231.0/24 proto static metric 100") || routes.contains("10.51.231.0/24 metric 100"), "{routes}");
+    assert!(
+        routes.contains("10.51.231.0/24 proto static metric 100")
+            || routes.contains("10.51.231.0/24 metric 100"),
+        "{routes}"
+    );
     assert!(!routes.contains("192.0.0.0/16"), "{routes}");
 
     // Traffic to a learned prefix crosses the tunnel, both ways.
-    let ok = bed.vwand.ns.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", BGP_ONPREM, VNET_HOST]);
-    assert!(ok.status.success(), "ping {VNET_HOST}: {}", String::from_utf8_lossy(&ok.stdout));
+    let ok = bed.vwand.ns.exec(&[
+        "ping", "-c", "3", "-i", "0.2", "-W", "2", "-I", BGP_ONPREM, VNET_HOST,
+    ]);
+    assert!(
+        ok.status.success(),
+        "ping {VNET_HOST}: {}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
 
     // Reload: one more prefix, then one fewer; BIRD sees each change.
     let reload = |adv: &[&str]| {
@@ -124,14 +136,24 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
         let start = text.find("advertise = [").unwrap();
         let end = start + text[start..].find(']').unwrap() + 1;
         let adv: Vec<String> = adv.iter().map(|p| format!("\"{p}\"")).collect();
-        let new = format!("{}advertise = [{}]{}", &text[..start], adv.join(", "), &text[end..]);
+        let new = format!(
+            "{}advertise = [{}]{}",
+            &text[..start],
+            adv.join(", "),
+            &text[end..]
+        );
         std::fs::write(&bed.vwand.config, new).unwrap();
     };
     reload(&["172.24.0.0/17", "172.24.128.0/17", "192.168.77.0/24"]);
     bed.vwand.daemon.signal(libc::SIGHUP);
-    wait_until("BIRD sees the added prefix", Duration::from_secs(10), || {
-        bird_learned(&bed.bird) == expect(&["172.24.0.0/17", "172.24.128.0/17", "192.168.77.0/24"])
-    });
+    wait_until(
+        "BIRD sees the added prefix",
+        Duration::from_secs(10),
+        || {
+            bird_learned(&bed.bird)
+                == expect(&["172.24.0.0/17", "172.24.128.0/17", "192.168.77.0/24"])
+        },
+    );
     reload(&["172.24.128.0/17", "192.168.77.0/24"]);
     bed.vwand.daemon.signal(libc::SIGHUP);
     wait_until("BIRD sees the withdrawal", Duration::from_secs(10), || {
@@ -140,18 +162,34 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
     // A reload the guard refuses changes nothing.
     reload(&["172.24.0.0/16"]);
     bed.vwand.daemon.signal(libc::SIGHUP);
-    bed.vwand.daemon.wait_for_log("reload refused", Duration::from_secs(5));
-    assert_eq!(bird_learned(&bed.bird), expect(&["172.24.128.0/17", "192.168.77.0/24"]));
-    assert_eq!(vwand_bgp(&bed.vwand)["established_count"], 1, "no session reset");
-    assert_eq!(bed.vwand.status()["tunnels"]["hub0"]["bgp"]["advertised"].as_array().map(Vec::len), Some(2));
+    bed.vwand
+        .daemon
+        .wait_for_log("reload refused", Duration::from_secs(5));
+    assert_eq!(
+        bird_learned(&bed.bird),
+        expect(&["172.24.128.0/17", "192.168.77.0/24"])
+    );
+    assert_eq!(
+        vwand_bgp(&bed.vwand)["established_count"],
+        1,
+        "no session reset"
+    );
+    assert_eq!(
+        bed.vwand.status()["tunnels"]["hub0"]["bgp"]["advertised"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
 
     // BIRD freezes (SIGSTOP): no FIN, no keepalives. vwand's hold timer
     // expires and the routes go within the hold time.
     let frozen = std::time::Instant::now();
     netns::process::signal_pid(bed.bird.pid(), libc::SIGSTOP);
-    wait_until("hold timer expiry withdraws the routes", Duration::from_secs(u64::from(HOLD) + 3), || {
-        no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0
-    });
+    wait_until(
+        "hold timer expiry withdraws the routes",
+        Duration::from_secs(u64::from(HOLD) + 3),
+        || no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0,
+    );
     let took = frozen.elapsed();
     assert_eq!(vwand_bgp(&bed.vwand)["last_error"], "hold timer expired");
     eprintln!("hold timer: routes withdrawn {took:?} after BIRD froze (hold {HOLD} s)");
@@ -161,10 +199,15 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
 
     // SIGTERM: BIRD hears Cease/administrative shutdown, not a dead peer.
     let status = bed.vwand.daemon.terminate_and_wait(Duration::from_secs(8));
-    assert!(status.is_some_and(|s| s.success()), "clean exit: {status:?}");
-    let info = bed.bird.wait_protocol("vwand", "Cease from vwand", Duration::from_secs(5), |p| {
-        p.raw.contains("Administrative shutdown")
-    });
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "clean exit: {status:?}"
+    );
+    let info = bed
+        .bird
+        .wait_protocol("vwand", "Cease from vwand", Duration::from_secs(5), |p| {
+            p.raw.contains("Administrative shutdown")
+        });
     assert!(!info.established());
     let _ = (&bed.scratch, &bed.hub, &bed.hub_ns);
 }
@@ -173,7 +216,11 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
 fn bird_or_tunnel_death_withdraws_the_routes() {
     let mut bed = bed(LONG_HOLD);
     wait_established(&bed);
-    wait_until("learned routes in the kernel", Duration::from_secs(5), || learned_in_kernel(&bed.vwand));
+    wait_until(
+        "learned routes in the kernel",
+        Duration::from_secs(5),
+        || learned_in_kernel(&bed.vwand),
+    );
 
     // BIRD stops (by PID): its routes leave the kernel and vwand's table
     // within the hold time (here at once: BIRD's kernel closes the TCP
@@ -191,17 +238,25 @@ fn bird_or_tunnel_death_withdraws_the_routes() {
     );
 
     // BIRD comes back: the session and the routes return.
-    bed.bird = Bird::start(&bed.hub_ns, bird_options(LONG_HOLD), &bed.scratch.join("bird2"));
+    bed.bird = Bird::start(
+        &bed.hub_ns,
+        bird_options(LONG_HOLD),
+        &bed.scratch.join("bird2"),
+    );
     wait_established(&bed);
-    wait_until("routes back in the kernel", Duration::from_secs(5), || learned_in_kernel(&bed.vwand));
+    wait_until("routes back in the kernel", Duration::from_secs(5), || {
+        learned_in_kernel(&bed.vwand)
+    });
 
     // The tunnel dies (charon killed by PID): vwand's IKE liveness check
     // declares it dead and the routes go at once, with that reason.
     bed.hub.kill();
     let killed = std::time::Instant::now();
-    wait_until("routes withdrawn when the tunnel died", Duration::from_secs(20), || {
-        no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0
-    });
+    wait_until(
+        "routes withdrawn when the tunnel died",
+        Duration::from_secs(20),
+        || no_learned_in_kernel(&bed.vwand) && vwand_bgp(&bed.vwand)["learned_count"] == 0,
+    );
     let b = vwand_bgp(&bed.vwand);
     assert_eq!(b["learned_count"], 0);
     let why = b["last_error"].as_str().unwrap_or_default().to_string();
@@ -222,16 +277,26 @@ fn passive_session_with_tcp_md5_and_prepend() {
     let bed = HubBed::start(o);
     wait_established(&bed);
     let bird = &bed.bird;
-    wait_until("BIRD has our prefixes with the prepended path", Duration::from_secs(10), || {
-        let got: BTreeSet<(String, Vec<u32>)> = bird_learned(bird);
-        got == ["172.24.0.0/17", "172.24.128.0/17"]
-            .iter()
-            .map(|p| (p.to_string(), vec![65010, 65010, 65010]))
-            .collect()
-    });
+    wait_until(
+        "BIRD has our prefixes with the prepended path",
+        Duration::from_secs(10),
+        || {
+            let got: BTreeSet<(String, Vec<u32>)> = bird_learned(bird);
+            got == ["172.24.0.0/17", "172.24.128.0/17"]
+                .iter()
+                .map(|p| (p.to_string(), vec![65010, 65010, 65010]))
+                .collect()
+        },
+    );
     // 192.0.0.0/16 is outside the import policy: counted, not installed.
     assert_eq!(vwand_bgp(&bed.vwand)["filtered"], 1);
     // The session really is signed: vwand's socket carries the MD5 key.
-    let ss = bed.vwand.ns.run_ok(&["ss", "-tnie", "state", "established", "( sport = :179 or dport = :179 )"]);
+    let ss = bed.vwand.ns.run_ok(&[
+        "ss",
+        "-tnie",
+        "state",
+        "established",
+        "( sport = :179 or dport = :179 )",
+    ]);
     assert!(ss.contains("md5"), "TCP-MD5 on the session: {ss}");
 }

@@ -3,11 +3,11 @@
 //! (RFC 4724 §2) after the initial table.
 
 use super::{ConnState, Negotiated, Session};
+use crate::wire::Afi;
 use crate::wire::{
     nlri_len, AsPath, Message, MpReach, MpUnreach, Origin, PathAttributes, Safi, Update,
     MAX_MESSAGE_LEN,
 };
-use crate::wire::Afi;
 use ipnet::IpNet;
 use std::net::IpAddr;
 
@@ -81,7 +81,10 @@ impl Session {
         let new: Vec<IpNet> = if full {
             want.clone()
         } else {
-            want.iter().filter(|p| !self.adj_out.contains(p)).copied().collect()
+            want.iter()
+                .filter(|p| !self.adj_out.contains(p))
+                .copied()
+                .collect()
         };
         self.withdraw(id, neg, &gone);
         self.announce(id, neg, &new);

@@ -172,7 +172,12 @@ fn on_open(s: &mut Session, now: Instant, id: super::ConnId, o: Open) {
         tracing::info!(session = %s.cfg.name, closing = ?close_dir, "BGP connection collision");
         let loser = if this_dir == close_dir { id } else { other_id };
         debug_assert!(this_dir != other_dir || loser == id);
-        notify_and_close(s, now, loser, Notification::cease(cease::CONNECTION_COLLISION));
+        notify_and_close(
+            s,
+            now,
+            loser,
+            Notification::cease(cease::CONNECTION_COLLISION),
+        );
         if loser == id {
             return;
         }
@@ -199,7 +204,12 @@ fn keepalive_interval(hold: u16) -> Duration {
 
 fn on_established(s: &mut Session, now: Instant, id: super::ConnId) {
     // The other connection, if any, loses (§6.8).
-    let others: Vec<_> = s.conns.iter().filter(|c| c.id != id).map(|c| c.id).collect();
+    let others: Vec<_> = s
+        .conns
+        .iter()
+        .filter(|c| c.id != id)
+        .map(|c| c.id)
+        .collect();
     for o in others {
         notify_and_close(s, now, o, Notification::cease(cease::CONNECTION_COLLISION));
     }
@@ -261,7 +271,10 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
         return;
     }
     let path = u.attrs.as_path.clone().unwrap_or_default();
-    let v6_next_hop = u.mp_reach.as_ref().and_then(|m| m.next_hops.first().copied());
+    let v6_next_hop = u
+        .mp_reach
+        .as_ref()
+        .and_then(|m| m.next_hops.first().copied());
     for p in u.announced() {
         s.stats.prefixes_announced_to_us += 1;
         let family_ok = match Afi::of(p) {
@@ -293,7 +306,8 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
             med: u.attrs.med,
         };
         if s.rib.insert(*p, route.clone()) {
-            s.events.push_back(Event::RouteUpdated { prefix: *p, route });
+            s.events
+                .push_back(Event::RouteUpdated { prefix: *p, route });
         }
         let limit = s.cfg.import.max_prefixes;
         if s.rib.len() > limit {

@@ -93,7 +93,9 @@ pub enum DownReason {
     ConnectionClosed,
     NotificationReceived(Notification),
     NotificationSent(Notification),
-    MaxPrefixes { limit: usize },
+    MaxPrefixes {
+        limit: usize,
+    },
     /// The daemon reported the path to the peer dead (the tunnel).
     TransportDown,
 }
@@ -123,8 +125,13 @@ pub enum Event {
     },
     Down(DownReason),
     /// A prefix learned or changed.
-    RouteUpdated { prefix: IpNet, route: Route },
-    RouteWithdrawn { prefix: IpNet },
+    RouteUpdated {
+        prefix: IpNet,
+        route: Route,
+    },
+    RouteWithdrawn {
+        prefix: IpNet,
+    },
 }
 
 /// Counters, for the status socket.
@@ -249,7 +256,8 @@ impl Session {
 
     /// The peer's BGP identifier and AS, once Established.
     pub fn peer(&self) -> Option<(Ipv4Addr, u32)> {
-        self.established().and_then(|c| c.neg.map(|n| (n.peer_id, n.peer_as)))
+        self.established()
+            .and_then(|c| c.neg.map(|n| (n.peer_id, n.peer_as)))
     }
 
     /// The negotiated hold time, once Established.
@@ -258,7 +266,9 @@ impl Session {
     }
 
     fn established(&self) -> Option<&Conn> {
-        self.conns.iter().find(|c| c.state == ConnState::Established)
+        self.conns
+            .iter()
+            .find(|c| c.state == ConnState::Established)
     }
 
     // ---- commands ----
@@ -474,7 +484,12 @@ impl Session {
         }
         caps.push(Capability::RouteRefresh);
         caps.push(Capability::FourOctetAs(self.cfg.local_as));
-        let open = Open::new(self.cfg.local_as, self.cfg.hold_time, self.cfg.router_id, caps);
+        let open = Open::new(
+            self.cfg.local_as,
+            self.cfg.hold_time,
+            self.cfg.router_id,
+            caps,
+        );
         self.send(id, &Message::Open(open), None);
     }
 

@@ -392,7 +392,11 @@ impl PathAttributes {
             put(out, flag::OPTIONAL | flag::TRANSITIVE, AGGREGATOR, &v);
         }
         if !self.communities.is_empty() {
-            let v: Vec<u8> = self.communities.iter().flat_map(|c| c.to_be_bytes()).collect();
+            let v: Vec<u8> = self
+                .communities
+                .iter()
+                .flat_map(|c| c.to_be_bytes())
+                .collect();
             put(out, flag::OPTIONAL | flag::TRANSITIVE, COMMUNITIES, &v);
         }
         if !self.large_communities.is_empty() {
@@ -401,7 +405,12 @@ impl PathAttributes {
                 .iter()
                 .flat_map(|c| c.iter().flat_map(|x| x.to_be_bytes()))
                 .collect();
-            put(out, flag::OPTIONAL | flag::TRANSITIVE, LARGE_COMMUNITIES, &v);
+            put(
+                out,
+                flag::OPTIONAL | flag::TRANSITIVE,
+                LARGE_COMMUNITIES,
+                &v,
+            );
         }
         for u in &self.unknown {
             put(out, u.flags & !flag::EXTENDED_LENGTH, u.type_code, &u.value);

@@ -80,7 +80,11 @@ impl WireError {
 
 impl std::fmt::Display for WireError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({:?} subcode {})", self.reason, self.code, self.subcode)
+        write!(
+            f,
+            "{} ({:?} subcode {})",
+            self.reason, self.code, self.subcode
+        )
     }
 }
 
@@ -94,7 +98,11 @@ pub enum Message {
     Notification(Notification),
     Keepalive,
     /// RFC 2918 §3: AFI, SAFI (the middle octet is RFC 7313's subtype).
-    RouteRefresh { afi: u16, subtype: u8, safi: u8 },
+    RouteRefresh {
+        afi: u16,
+        subtype: u8,
+        safi: u8,
+    },
 }
 
 /*
@@ -127,12 +135,10 @@ pub fn frame(buf: &[u8]) -> Result<Option<usize>, WireError> {
     }
     let len = usize::from(u16::from_be_bytes([header[16], header[17]]));
     if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&len) {
-        return Err(WireError::new(
-            NotificationCode::MessageHeader,
-            2,
-            "bad message length",
-        )
-        .with_data(&header[16..18]));
+        return Err(
+            WireError::new(NotificationCode::MessageHeader, 2, "bad message length")
+                .with_data(&header[16..18]),
+        );
     }
     Ok((buf.len() >= len).then_some(len))
 }
@@ -192,8 +198,10 @@ impl Message {
                     safi: b[3],
                 })
             }
-            _ => Err(WireError::new(NotificationCode::MessageHeader, 3, "bad message type")
-                .with_data(&[kind])),
+            _ => Err(
+                WireError::new(NotificationCode::MessageHeader, 3, "bad message type")
+                    .with_data(&[kind]),
+            ),
         }
     }
 
@@ -242,7 +250,10 @@ mod tests {
         let b = Message::Keepalive.to_bytes(&Context::default());
         assert_eq!(b.len(), 19);
         assert_eq!(frame(&b), Ok(Some(19)));
-        assert_eq!(Message::decode(&b, &Context::default()), Ok(Message::Keepalive));
+        assert_eq!(
+            Message::decode(&b, &Context::default()),
+            Ok(Message::Keepalive)
+        );
     }
 
     #[test]
@@ -254,11 +265,22 @@ mod tests {
         b[0] = 0xff;
         b[17] = 18;
         let e = frame(&b).unwrap_err();
-        assert_eq!((e.code, e.subcode, e.data.clone()), (NotificationCode::MessageHeader, 2, vec![0, 18]));
+        assert_eq!(
+            (e.code, e.subcode, e.data.clone()),
+            (NotificationCode::MessageHeader, 2, vec![0, 18])
+        );
         b[17] = 20;
         b.push(0);
-        assert_eq!(Message::decode(&b, &Context::default()).unwrap_err().subcode, 2);
+        assert_eq!(
+            Message::decode(&b, &Context::default())
+                .unwrap_err()
+                .subcode,
+            2
+        );
         b[18] = 9;
-        assert_eq!(Message::decode(&b, &Context::default()).unwrap_err().data, vec![9]);
+        assert_eq!(
+            Message::decode(&b, &Context::default()).unwrap_err().data,
+            vec![9]
+        );
     }
 }

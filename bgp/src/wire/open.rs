@@ -17,20 +17,24 @@ pub mod cap_code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Capability {
     /// RFC 4760 §8: AFI, SAFI.
-    Multiprotocol { afi: u16, safi: u8 },
+    Multiprotocol {
+        afi: u16,
+        safi: u8,
+    },
     /// RFC 2918 §2.
     RouteRefresh,
     /// RFC 6793 §3.
     FourOctetAs(u32),
-    Unknown { code: u8, value: Vec<u8> },
+    Unknown {
+        code: u8,
+        value: Vec<u8>,
+    },
 }
 
 impl Capability {
     fn decode(code: u8, value: &[u8]) -> Result<Capability, WireError> {
-        let bad = || {
-            WireError::new(NotificationCode::Open, 0, "malformed capability")
-                .with_data(value)
-        };
+        let bad =
+            || WireError::new(NotificationCode::Open, 0, "malformed capability").with_data(value);
         let mut r = Reader::new(value);
         Ok(match code {
             cap_code::MULTIPROTOCOL => {
@@ -165,10 +169,18 @@ impl Open {
         let router_id = Ipv4Addr::from(r.u32().ok_or_else(short)?);
         // RFC 6286 §2.2: the identifier is any non-zero 4-octet value.
         if router_id.is_unspecified() {
-            return Err(WireError::new(NotificationCode::Open, 3, "bad BGP identifier"));
+            return Err(WireError::new(
+                NotificationCode::Open,
+                3,
+                "bad BGP identifier",
+            ));
         }
         let bad_params = || {
-            WireError::new(NotificationCode::Open, 0, "optional parameters overrun the OPEN")
+            WireError::new(
+                NotificationCode::Open,
+                0,
+                "optional parameters overrun the OPEN",
+            )
         };
         let mut plen = usize::from(r.u8().ok_or_else(short)?);
         let mut extended = false;

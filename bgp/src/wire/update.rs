@@ -263,7 +263,9 @@ impl Update {
                         }
                     }
                 }
-                _ if flags & flag::OPTIONAL == 0 => return Err(attrs::unrecognized_well_known(raw)),
+                _ if flags & flag::OPTIONAL == 0 => {
+                    return Err(attrs::unrecognized_well_known(raw))
+                }
                 _ => {
                     let _ = u.attrs.apply(flags, type_code, value, ctx, &mut as4);
                 }
@@ -276,7 +278,8 @@ impl Update {
         // treat-as-withdraw. NEXT_HOP is needed only for base NLRI.
         let reach = !u.nlri.is_empty() || u.mp_reach.as_ref().is_some_and(|m| !m.nlri.is_empty());
         if reach && (u.attrs.origin.is_none() || u.attrs.as_path.is_none()) {
-            u.treat_as_withdraw.get_or_insert("missing well-known attribute");
+            u.treat_as_withdraw
+                .get_or_insert("missing well-known attribute");
         }
         if !u.nlri.is_empty() && u.attrs.next_hop.is_none() {
             u.treat_as_withdraw.get_or_insert("missing NEXT_HOP");

@@ -4,7 +4,13 @@ use bgp::{Action, ConnId, Event, ImportPolicy, Session, SessionConfig};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub fn config(name: &str, local_as: u32, remote_as: u32, id: [u8; 4], passive: bool) -> SessionConfig {
+pub fn config(
+    name: &str,
+    local_as: u32,
+    remote_as: u32,
+    id: [u8; 4],
+    passive: bool,
+) -> SessionConfig {
     SessionConfig {
         name: name.into(),
         local_as,
@@ -98,7 +104,11 @@ impl Pair {
                 let other = if from_a { &mut self.b } else { &mut self.a };
                 match other.handle_incoming(self.now) {
                     Some(peer_conn) => {
-                        self.links.push(if from_a { (c, peer_conn) } else { (peer_conn, c) });
+                        self.links.push(if from_a {
+                            (c, peer_conn)
+                        } else {
+                            (peer_conn, c)
+                        });
                         let s = if from_a { &mut self.a } else { &mut self.b };
                         s.handle_connected(self.now, c);
                     }
@@ -112,7 +122,11 @@ impl Pair {
                 if self.cut {
                     return;
                 }
-                let Some(&(ca, cb)) = self.links.iter().find(|l| if from_a { l.0 == c } else { l.1 == c }) else {
+                let Some(&(ca, cb)) =
+                    self.links
+                        .iter()
+                        .find(|l| if from_a { l.0 == c } else { l.1 == c })
+                else {
                     return;
                 };
                 // Deliver in two pieces to exercise reassembly.
@@ -122,7 +136,11 @@ impl Pair {
                 self.wire.push_back((from_a, to, data[mid..].to_vec()));
             }
             Action::Close(c) => {
-                let Some(pos) = self.links.iter().position(|l| if from_a { l.0 == c } else { l.1 == c }) else {
+                let Some(pos) =
+                    self.links
+                        .iter()
+                        .position(|l| if from_a { l.0 == c } else { l.1 == c })
+                else {
                     return;
                 };
                 let (ca, cb) = self.links.remove(pos);

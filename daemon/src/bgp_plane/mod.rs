@@ -56,7 +56,11 @@ pub fn sessions(cfg: &Config) -> Vec<(usize, SessionConfig)> {
         return Vec::new();
     };
     let router_id = b.router_id(cfg).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-    let protect: Vec<IpAddr> = cfg.tunnels.iter().flat_map(|t| [t.get_ref().peer, t.get_ref().local]).collect();
+    let protect: Vec<IpAddr> = cfg
+        .tunnels
+        .iter()
+        .flat_map(|t| [t.get_ref().peer, t.get_ref().local])
+        .collect();
     let mut out = Vec::new();
     for (ti, t) in cfg.tunnels.iter().enumerate() {
         let t = t.get_ref();
@@ -138,7 +142,9 @@ impl BgpPlane {
                 tunnel: ti,
                 session,
                 addr: *s.peer.get_ref(),
-                local: s.local(cfg).unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
+                local: s
+                    .local(cfg)
+                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
                 ttl: s.ttl,
                 md5: s.md5_password.as_ref().map(|p| p.get_ref().0.clone()),
                 started: false,
@@ -161,11 +167,18 @@ impl BgpPlane {
         }
         for (local, keys) in &locals {
             let l = tcp::listen(*local, BGP_PORT, ttl, keys).map_err(|e| {
-                std::io::Error::new(e.kind(), format!("cannot listen for BGP on {local}:{BGP_PORT}: {e}"))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("cannot listen for BGP on {local}:{BGP_PORT}: {e}"),
+                )
             })?;
             tokio::spawn(tcp::accept_loop(l, net_tx.clone()));
         }
-        let connect_timeout = Duration::from_secs(cfg.bgp.as_ref().map_or(5, |b| b.connect_retry_seconds.max(1)));
+        let connect_timeout = Duration::from_secs(
+            cfg.bgp
+                .as_ref()
+                .map_or(5, |b| b.connect_retry_seconds.max(1)),
+        );
         Ok(Some(Self {
             peers,
             conns: HashMap::new(),
@@ -174,7 +187,11 @@ impl BgpPlane {
             commands,
             routes,
             board,
-            tunnel_names: cfg.tunnels.iter().map(|t| t.get_ref().name.clone()).collect(),
+            tunnel_names: cfg
+                .tunnels
+                .iter()
+                .map(|t| t.get_ref().name.clone())
+                .collect(),
             connect_timeout,
             dirty: true,
         }))
@@ -221,11 +238,15 @@ impl BgpPlane {
             p.session.stop(now);
         }
         self.drive().await;
-        let writers: Vec<_> = self.conns.drain().map(|(_, c)| {
-            let _ = c.writer.send(None);
-            c.reader.abort();
-            c.writer_task
-        }).collect();
+        let writers: Vec<_> = self
+            .conns
+            .drain()
+            .map(|(_, c)| {
+                let _ = c.writer.send(None);
+                c.reader.abort();
+                c.writer_task
+            })
+            .collect();
         for w in writers {
             let _ = tokio::time::timeout(Duration::from_secs(1), w).await;
         }
@@ -313,12 +334,23 @@ impl BgpPlane {
         match a {
             Action::Connect(conn) => {
                 let p = &self.peers[pi];
-                let (local, peer, ttl, timeout) = (p.local, SocketAddr::new(p.addr, BGP_PORT), p.ttl, self.connect_timeout);
+                let (local, peer, ttl, timeout) = (
+                    p.local,
+                    SocketAddr::new(p.addr, BGP_PORT),
+                    p.ttl,
+                    self.connect_timeout,
+                );
                 let md5 = p.md5.clone();
                 let tx = self.net_tx.clone();
                 tokio::spawn(async move {
-                    let result = tcp::dial(local, peer, ttl, md5.as_ref().map(|k| k.expose()), timeout).await;
-                    let _ = tx.send(NetEvent::Dialed { peer: pi, conn, result });
+                    let result =
+                        tcp::dial(local, peer, ttl, md5.as_ref().map(|k| k.expose()), timeout)
+                            .await;
+                    let _ = tx.send(NetEvent::Dialed {
+                        peer: pi,
+                        conn,
+                        result,
+                    });
                 });
             }
             Action::Send(conn, bytes) => {
@@ -340,7 +372,11 @@ impl BgpPlane {
         let tunnel = self.peers[pi].tunnel;
         let p = &mut self.peers[pi];
         match e {
-            Event::Established { peer_id, peer_as, hold_time } => {
+            Event::Established {
+                peer_id,
+                peer_as,
+                hold_time,
+            } => {
                 p.status.established_count += 1;
                 p.status.peer_id = peer_id.to_string();
                 p.status.peer_as = peer_as;

@@ -95,7 +95,11 @@ impl Routes {
             let s = &self.sink;
             let (addr, len) = (prefix.addr(), prefix.prefix_len());
             if want_kernel && !have_kernel {
-                match s.nl.add_route(s.ifindex, addr, len, Some(s.table), Some(s.metric)).await {
+                match s
+                    .nl
+                    .add_route(s.ifindex, addr, len, Some(s.table), Some(s.metric))
+                    .await
+                {
                     Ok(()) => {
                         self.in_kernel.insert(prefix);
                     }
@@ -105,7 +109,10 @@ impl Routes {
                     }
                 }
             } else if !want_kernel && have_kernel {
-                if let Err(e) = s.nl.del_route(s.ifindex, addr, len, Some(s.table), Some(s.metric)).await {
+                if let Err(e) =
+                    s.nl.del_route(s.ifindex, addr, len, Some(s.table), Some(s.metric))
+                        .await
+                {
                     self.kernel_errors += 1;
                     tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a withdrawn prefix");
                 }

@@ -49,7 +49,10 @@ struct TcpMd5Sig {
 /// RFC 2385: sign every segment to and from `peer` with `key`.
 pub fn set_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()> {
     if key.len() > 80 {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "TCP-MD5 key longer than 80 octets"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "TCP-MD5 key longer than 80 octets",
+        ));
     }
     let sa = socket2::SockAddr::from(SocketAddr::new(peer, 0));
     // SAFETY: zeroed is a valid bit pattern for this plain C struct.
@@ -120,7 +123,12 @@ pub async fn dial(
 }
 
 /// Listens on `local`:179, with the MD5 key of each peer that has one.
-pub fn listen(local: IpAddr, port: u16, ttl: u8, keys: &[(IpAddr, &[u8])]) -> io::Result<TcpListener> {
+pub fn listen(
+    local: IpAddr,
+    port: u16,
+    ttl: u8,
+    keys: &[(IpAddr, &[u8])],
+) -> io::Result<TcpListener> {
     let sock = socket_for(local)?;
     sock.set_reuseaddr(true)?;
     let sr = socket2::SockRef::from(&sock);
@@ -160,7 +168,12 @@ pub struct ConnTasks {
     pub writer_task: JoinHandle<()>,
 }
 
-pub fn spawn(stream: TcpStream, peer: usize, conn: ConnId, tx: mpsc::UnboundedSender<NetEvent>) -> ConnTasks {
+pub fn spawn(
+    stream: TcpStream,
+    peer: usize,
+    conn: ConnId,
+    tx: mpsc::UnboundedSender<NetEvent>,
+) -> ConnTasks {
     let (mut rd, mut wr) = stream.into_split();
     let rtx = tx.clone();
     let reader = tokio::spawn(async move {

@@ -184,7 +184,10 @@ mod tests {
         let mut fib = Fib::default();
         for i in 0..10_000u32 {
             let a = std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8));
-            fib.set(IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap()), vec![(i % 2) as usize]);
+            fib.set(
+                IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap()),
+                vec![(i % 2) as usize],
+            );
         }
         assert_eq!(fib.len(), 10_000);
         assert_eq!(fib.lookup("10.0.7.1".parse().unwrap()), Some(1));

@@ -30,8 +30,13 @@ pub struct InTunnel {
 
 /// From the control plane.
 pub enum InCommand {
-    Install { tunnel: usize, sa: Box<InboundSa> },
-    Remove { spi: u32 },
+    Install {
+        tunnel: usize,
+        sa: Box<InboundSa>,
+    },
+    Remove {
+        spi: u32,
+    },
     /// Prefixes learned or lost: the tunnels that may carry each.
     Routes(Vec<(IpNet, Tunnels)>),
 }
@@ -157,8 +162,7 @@ impl Inbound {
             return;
         }
         let inner = &esp[d.inner];
-        let allowed =
-            ip::source(inner).is_some_and(|src| self.policy.lookup_all(src).contains(&t));
+        let allowed = ip::source(inner).is_some_and(|src| self.policy.lookup_all(src).contains(&t));
         if !allowed {
             tunnel.policy_drops += 1;
             if drops.allow() {

@@ -2,13 +2,13 @@
 //! send the batch with one `sendmmsg` per socket.
 
 use super::fib::{Fib, Tunnels};
-use ipnet::IpNet;
 use super::ip;
 use super::mmsg::{Outgoing, BATCH};
 use super::transport::TransportSocket;
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TunCounters};
 use esp::{EncapError, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
+use ipnet::IpNet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
