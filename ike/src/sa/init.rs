@@ -50,6 +50,43 @@ pub enum Accepted {
     Ignored,
 }
 
+/// A stateless, unencrypted answer to an IKE_SA_INIT request (§2.6, §2.21).
+fn refusal(
+    local: SocketAddr,
+    remote: SocketAddr,
+    spi_i: u64,
+    notify: Notify,
+    reason: DownReason,
+) -> Accepted {
+    let header = Header::new(
+        spi_i,
+        0,
+        ExchangeType::IkeSaInit,
+        Flags::new(false, true),
+        0,
+    );
+    match Message::new(header, vec![Payload::Notify(notify)]).encode() {
+        Ok(data) => Accepted::Refused {
+            reply: Transmit {
+                local_port: local.port(),
+                remote,
+                data,
+            },
+            reason,
+        },
+        Err(_) => Accepted::Ignored,
+    }
+}
+
+/// Whether a header is that of an initiator's first IKE_SA_INIT request.
+fn is_init_request(h: &Header) -> bool {
+    h.exchange_type == ExchangeType::IkeSaInit
+        && !h.flags.response()
+        && h.flags.initiator()
+        && h.message_id == 0
+        && h.spi_r == 0
+}
+
 /// RFC 7296 §2.5: an IKE_SA_INIT request with a critical payload we do
 /// not know is refused, unencrypted, with UNSUPPORTED_CRITICAL_PAYLOAD
 /// naming the payload type. Anything else undecodable is dropped: there is
@@ -63,36 +100,15 @@ fn refuse_undecodable(
     let WireError::UnsupportedCriticalPayload(t) = e else {
         return Accepted::Ignored;
     };
-    let Ok(fixed) = FixedHeader::decode_prefix(data) else {
-        return Accepted::Ignored;
-    };
-    let h = fixed.header;
-    if h.exchange_type != ExchangeType::IkeSaInit
-        || h.flags.response()
-        || !h.flags.initiator()
-        || h.message_id != 0
-        || h.spi_r != 0
-    {
-        return Accepted::Ignored;
-    }
-    let header = Header::new(
-        h.spi_i,
-        0,
-        ExchangeType::IkeSaInit,
-        Flags::new(false, true),
-        0,
-    );
-    let notify = Notify::new(NotifyType::UnsupportedCriticalPayload, vec![*t]);
-    match Message::new(header, vec![Payload::Notify(notify)]).encode() {
-        Ok(data) => Accepted::Refused {
-            reply: Transmit {
-                local_port: local.port(),
-                remote,
-                data,
-            },
-            reason: DownReason::Protocol("unsupported critical payload in IKE_SA_INIT"),
-        },
-        Err(_) => Accepted::Ignored,
+    match FixedHeader::decode_prefix(data) {
+        Ok(fixed) if is_init_request(&fixed.header) => refusal(
+            local,
+            remote,
+            fixed.header.spi_i,
+            Notify::new(NotifyType::UnsupportedCriticalPayload, vec![*t]),
+            DownReason::Protocol("unsupported critical payload in IKE_SA_INIT"),
+        ),
+        _ => Accepted::Ignored,
     }
 }
 
@@ -324,34 +340,11 @@ impl IkeSa {
             Err(e) => return refuse_undecodable(local, remote, data, &e),
         };
         let h = msg.header;
-        if h.exchange_type != ExchangeType::IkeSaInit
-            || h.flags.response()
-            || !h.flags.initiator()
-            || h.message_id != 0
-            || h.spi_r != 0
-        {
+        if !is_init_request(&h) {
             return Accepted::Ignored;
         }
-        let refuse = |notify: Notify, reason: DownReason| {
-            let header = Header::new(
-                h.spi_i,
-                0,
-                ExchangeType::IkeSaInit,
-                Flags::new(false, true),
-                0,
-            );
-            match Message::new(header, vec![Payload::Notify(notify)]).encode() {
-                Ok(data) => Accepted::Refused {
-                    reply: Transmit {
-                        local_port: local.port(),
-                        remote,
-                        data,
-                    },
-                    reason,
-                },
-                Err(_) => Accepted::Ignored,
-            }
-        };
+        let refuse =
+            |notify: Notify, reason: DownReason| refusal(local, remote, h.spi_i, notify, reason);
         let (mut sa, mut ke, mut nonce) = (None, None, None);
         for p in &msg.payloads {
             match p {
