@@ -218,7 +218,7 @@ fn wrong_peer_as_is_refused_with_bad_peer_as() {
     p.a.start(now);
     p.settle();
     assert_ne!(p.a.state(), State::Established);
-    let n = p.events_b.iter().count();
+    let n = p.events_b.len();
     assert_eq!(n, 0, "the hub never got to Established");
     assert_eq!(p.a.stats().notifications_sent, 1);
 }

@@ -44,7 +44,7 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .filter(|c| *c != ':')
         .map(|c| c.to_digit(16).and_then(|d| u8::try_from(d).ok()))
         .collect::<Option<_>>()?;
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return None;
     }
     Some(digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())

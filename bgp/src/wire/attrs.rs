@@ -272,7 +272,7 @@ impl PathAttributes {
             }
             // §7.8
             COMMUNITIES => {
-                if value.len() % 4 != 0 || !flags_ok {
+                if !value.len().is_multiple_of(4) || !flags_ok {
                     return Err(Severity::Withdraw("malformed COMMUNITIES"));
                 }
                 if self.communities.is_empty() {
@@ -283,7 +283,7 @@ impl PathAttributes {
             }
             // RFC 8092 §6
             LARGE_COMMUNITIES => {
-                if value.len() % 12 != 0 || value.is_empty() || !flags_ok {
+                if !value.len().is_multiple_of(12) || value.is_empty() || !flags_ok {
                     return Err(Severity::Withdraw("malformed LARGE_COMMUNITY"));
                 }
                 if self.large_communities.is_empty() {

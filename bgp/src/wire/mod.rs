@@ -90,7 +90,9 @@ impl std::fmt::Display for WireError {
 
 impl std::error::Error for WireError {}
 
-/// One BGP message.
+/// One BGP message. Messages are short-lived control-plane values, decoded
+/// and consumed one at a time, so the UPDATE variant stays unboxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Open(Open),
