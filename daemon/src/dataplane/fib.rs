@@ -51,6 +51,23 @@ fn table<K>(tables: &mut Vec<(u8, HashMap<K, Tunnels>)>, len: u8) -> &mut HashMa
     &mut tables[pos].1
 }
 
+/// Sets or (with no tunnels) removes one key; returns whether it was there.
+fn put<K: std::hash::Hash + Eq>(
+    tables: &mut Vec<(u8, HashMap<K, Tunnels>)>,
+    len: u8,
+    key: K,
+    tunnels: &Tunnels,
+) -> bool {
+    let t = table(tables, len);
+    let had = if tunnels.is_empty() {
+        t.remove(&key).is_some()
+    } else {
+        t.insert(key, tunnels.clone()).is_some()
+    };
+    tables.retain(|(_, t)| !t.is_empty());
+    had
+}
+
 impl Fib {
     /// A table of static routes, one tunnel each (a prefix listed twice
     /// collects both tunnels).
@@ -75,30 +92,11 @@ impl Fib {
     pub fn set(&mut self, net: IpNet, tunnels: Tunnels) {
         let net = net.trunc();
         let len = net.prefix_len();
-        let (had, has) = match net {
-            IpNet::V4(n) => {
-                let t = table(&mut self.v4, len);
-                let key = u32::from(n.addr());
-                let had = if tunnels.is_empty() {
-                    t.remove(&key).is_some()
-                } else {
-                    t.insert(key, tunnels.clone()).is_some()
-                };
-                self.v4.retain(|(_, t)| !t.is_empty());
-                (had, !tunnels.is_empty())
-            }
-            IpNet::V6(n) => {
-                let t = table(&mut self.v6, len);
-                let key = u128::from(n.addr());
-                let had = if tunnels.is_empty() {
-                    t.remove(&key).is_some()
-                } else {
-                    t.insert(key, tunnels.clone()).is_some()
-                };
-                self.v6.retain(|(_, t)| !t.is_empty());
-                (had, !tunnels.is_empty())
-            }
+        let had = match net {
+            IpNet::V4(n) => put(&mut self.v4, len, u32::from(n.addr()), &tunnels),
+            IpNet::V6(n) => put(&mut self.v6, len, u128::from(n.addr()), &tunnels),
         };
+        let has = !tunnels.is_empty();
         self.len = self.len + usize::from(has) - usize::from(had);
     }
 
