@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tun::{AsyncTun, Netlink, Tun, TunOptions};
+use tun::{AsyncTun, Netlink, RouteAttrs, Tun, TunOptions};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -37,7 +37,7 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
         nl.add_address(ifindex, a.addr(), a.prefix_len()).await?;
     }
     for (r, _) in static_routes(&cfg) {
-        nl.add_route(ifindex, r.addr(), r.prefix_len(), None, None)
+        nl.add_route(ifindex, r.addr(), r.prefix_len(), RouteAttrs::default())
             .await
             .map_err(|e| format!("cannot add route {r} via {tun_name}: {e}"))?;
     }

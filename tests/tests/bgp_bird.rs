@@ -114,9 +114,12 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
     );
     let routes = kernel_routes(&bed.vwand);
     assert!(
-        routes.contains("10.51.231.0/24 proto static metric 100")
-            || routes.contains("10.51.231.0/24 metric 100"),
+        routes.contains("10.51.231.0/24 proto bgp metric 100"),
         "{routes}"
+    );
+    assert!(
+        routes.contains(&format!("{} proto static", hub_bed::BGP_HUB)),
+        "pinned peer: {routes}"
     );
     assert!(!routes.contains("192.0.0.0/16"), "{routes}");
 

@@ -24,7 +24,7 @@
 //! tun.set_up()?;
 //! let nl = Netlink::new()?;
 //! nl.add_address(tun.ifindex(), Ipv4Addr::new(10, 77, 0, 1).into(), 24).await?;
-//! nl.add_route(tun.ifindex(), Ipv4Addr::new(10, 78, 0, 0).into(), 16, None, None).await?;
+//! nl.add_route(tun.ifindex(), Ipv4Addr::new(10, 78, 0, 0).into(), 16, Default::default()).await?;
 //!
 //! const HEADROOM: usize = 64;
 //! let tun = AsyncTun::new(tun)?;
@@ -52,4 +52,4 @@ pub mod netlink;
 pub use async_io::AsyncTun;
 pub use device::{Tun, TunOptions, TUN_CLONE_DEVICE};
 pub use ioctl::MAX_IFNAME_LEN;
-pub use netlink::Netlink;
+pub use netlink::{Netlink, RouteAttrs};

@@ -7,6 +7,7 @@
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use netlink_packet_route::route::RouteProtocol;
 use rtnetlink::Handle;
 use tokio::task::JoinHandle;
 
@@ -69,13 +70,24 @@ fn network(addr: IpAddr, prefix_len: u8) -> io::Result<IpAddr> {
     })
 }
 
+/// Where a route goes and who owns it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteAttrs {
+    /// Routing table; the main table if `None`.
+    pub table: Option<u32>,
+    /// Route priority; the kernel's default if `None`.
+    pub metric: Option<u32>,
+    /// Marks the route `proto bgp` (learned) rather than `proto static`
+    /// (configured), so `ip route` tells them apart.
+    pub bgp: bool,
+}
+
 /// A route as used by [`Netlink::add_route`] / [`Netlink::del_route`].
 struct RouteSpec {
     ifindex: u32,
     dest: IpAddr,
     prefix_len: u8,
-    table: Option<u32>,
-    metric: Option<u32>,
+    attrs: RouteAttrs,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -127,18 +139,17 @@ impl Netlink {
         }
     }
 
-    /// Adds a route to `dest/prefix_len` out of interface `ifindex`, in
-    /// `table` (main table if `None`) with optional `metric`. Host bits of
-    /// `dest` are cleared. Succeeds if the route already exists.
+    /// Adds a route to `dest/prefix_len` out of interface `ifindex` with
+    /// `attrs`. Host bits of `dest` are cleared. Succeeds if the route
+    /// already exists.
     pub async fn add_route(
         &self,
         ifindex: u32,
         dest: IpAddr,
         prefix_len: u8,
-        table: Option<u32>,
-        metric: Option<u32>,
+        attrs: RouteAttrs,
     ) -> io::Result<()> {
-        self.change_route(RouteOp::Add, ifindex, dest, prefix_len, table, metric)
+        self.change_route(RouteOp::Add, ifindex, dest, prefix_len, attrs)
             .await
     }
 
@@ -149,10 +160,9 @@ impl Netlink {
         ifindex: u32,
         dest: IpAddr,
         prefix_len: u8,
-        table: Option<u32>,
-        metric: Option<u32>,
+        attrs: RouteAttrs,
     ) -> io::Result<()> {
-        self.change_route(RouteOp::Del, ifindex, dest, prefix_len, table, metric)
+        self.change_route(RouteOp::Del, ifindex, dest, prefix_len, attrs)
             .await
     }
 
@@ -164,16 +174,15 @@ impl Netlink {
         ifindex: u32,
         dest: IpAddr,
         prefix_len: u8,
-        table: Option<u32>,
-        metric: Option<u32>,
+        attrs: RouteAttrs,
     ) -> io::Result<()> {
         let spec = RouteSpec {
             ifindex,
             dest: network(dest, prefix_len)?,
             prefix_len,
-            table,
-            metric,
+            attrs,
         };
+        let (table, metric) = (attrs.table, attrs.metric);
         let (verb, already): (&str, &[i32]) = match op {
             RouteOp::Add => ("add", &[libc::EEXIST]),
             RouteOp::Del => ("delete", &[libc::ENOENT, libc::ESRCH]),
@@ -202,11 +211,14 @@ impl Netlink {
     /// priority) so the kernel matches the route we created.
     async fn route_op(&self, spec: &RouteSpec, op: RouteOp) -> Result<(), rtnetlink::Error> {
         let mut req = self.handle.route().add().output_interface(spec.ifindex);
-        if let Some(table) = spec.table {
+        if let Some(table) = spec.attrs.table {
             req = req.table_id(table);
         }
-        if let Some(metric) = spec.metric {
+        if let Some(metric) = spec.attrs.metric {
             req = req.priority(metric);
+        }
+        if spec.attrs.bgp {
+            req = req.protocol(RouteProtocol::Bgp);
         }
         // The v4/v6 arms differ only in the request's marker type.
         macro_rules! run {

@@ -8,7 +8,7 @@ use crate::dataplane::outbound::OutCommand;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::mpsc;
-use tun::Netlink;
+use tun::{Netlink, RouteAttrs};
 
 pub struct RouteSink {
     pub nl: Netlink,
@@ -17,6 +17,16 @@ pub struct RouteSink {
     pub metric: u32,
     pub out: mpsc::Sender<OutCommand>,
     pub inbound: Vec<mpsc::Sender<InCommand>>,
+}
+
+impl RouteSink {
+    fn attrs(&self) -> RouteAttrs {
+        RouteAttrs {
+            table: Some(self.table),
+            metric: Some(self.metric),
+            bgp: true,
+        }
+    }
 }
 
 /// Learned prefixes and the static routes they combine with.
@@ -95,11 +105,7 @@ impl Routes {
             let s = &self.sink;
             let (addr, len) = (prefix.addr(), prefix.prefix_len());
             if want_kernel && !have_kernel {
-                match s
-                    .nl
-                    .add_route(s.ifindex, addr, len, Some(s.table), Some(s.metric))
-                    .await
-                {
+                match s.nl.add_route(s.ifindex, addr, len, s.attrs()).await {
                     Ok(()) => {
                         self.in_kernel.insert(prefix);
                     }
@@ -109,10 +115,7 @@ impl Routes {
                     }
                 }
             } else if !want_kernel && have_kernel {
-                if let Err(e) =
-                    s.nl.del_route(s.ifindex, addr, len, Some(s.table), Some(s.metric))
-                        .await
-                {
+                if let Err(e) = s.nl.del_route(s.ifindex, addr, len, s.attrs()).await {
                     self.kernel_errors += 1;
                     tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a withdrawn prefix");
                 }
