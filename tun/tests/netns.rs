@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{expect_packet, in_fresh_netns, ipv4_udp, udp_flow, DEADLINE};
-use tun::{AsyncTun, Netlink, Tun, TunOptions};
+use tun::{AsyncTun, Netlink, RouteAttrs, Tun, TunOptions};
 
 const V4_LOCAL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const V4_NET: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 0);
@@ -57,9 +57,18 @@ fn ipv4_route_to_tun_delivers_packets() {
             nl.add_address(idx, V4_LOCAL.into(), 24)
                 .await
                 .expect("add_address");
-            nl.add_route(idx, V4_NET.into(), 16, None, None)
-                .await
-                .expect("add_route");
+            nl.add_route(
+                idx,
+                V4_NET.into(),
+                16,
+                RouteAttrs {
+                    table: None,
+                    metric: None,
+                    bgp: false,
+                },
+            )
+            .await
+            .expect("add_route");
         }
 
         let tun = AsyncTun::new(tun).expect("AsyncTun");
@@ -77,9 +86,18 @@ fn ipv4_route_to_tun_delivers_packets() {
 
         for _ in 0..2 {
             // Twice: ESRCH must be treated as success.
-            nl.del_route(idx, V4_NET.into(), 16, None, None)
-                .await
-                .expect("del_route");
+            nl.del_route(
+                idx,
+                V4_NET.into(),
+                16,
+                RouteAttrs {
+                    table: None,
+                    metric: None,
+                    bgp: false,
+                },
+            )
+            .await
+            .expect("del_route");
         }
         assert_unreachable(udp.send_to(b"x", (V4_PEER, 9999)));
     });
@@ -96,14 +114,32 @@ fn ipv6_routes_tables_and_metrics() {
         // attribute (> 255), with metrics: add/del must be idempotent.
         for table in [100, 1000] {
             for _ in 0..2 {
-                nl.add_route(idx, V4_NET.into(), 16, Some(table), Some(7))
-                    .await
-                    .unwrap();
+                nl.add_route(
+                    idx,
+                    V4_NET.into(),
+                    16,
+                    RouteAttrs {
+                        table: Some(table),
+                        metric: Some(7),
+                        bgp: false,
+                    },
+                )
+                .await
+                .unwrap();
             }
             for _ in 0..2 {
-                nl.del_route(idx, V4_NET.into(), 16, Some(table), Some(7))
-                    .await
-                    .unwrap();
+                nl.del_route(
+                    idx,
+                    V4_NET.into(),
+                    16,
+                    RouteAttrs {
+                        table: Some(table),
+                        metric: Some(7),
+                        bgp: false,
+                    },
+                )
+                .await
+                .unwrap();
             }
         }
 
@@ -118,9 +154,18 @@ fn ipv6_routes_tables_and_metrics() {
             nl.add_address(idx, local.into(), 64)
                 .await
                 .expect("add v6 address");
-            nl.add_route(idx, dest, 48, None, Some(100))
-                .await
-                .expect("add v6 route");
+            nl.add_route(
+                idx,
+                dest,
+                48,
+                RouteAttrs {
+                    table: None,
+                    metric: Some(100),
+                    bgp: false,
+                },
+            )
+            .await
+            .expect("add v6 route");
         }
 
         let tun = AsyncTun::new(tun).expect("AsyncTun");
@@ -138,9 +183,18 @@ fn ipv6_routes_tables_and_metrics() {
         assert!(pkt.ends_with(b"vwand-tun6"));
 
         for _ in 0..2 {
-            nl.del_route(idx, dest, 48, None, Some(100))
-                .await
-                .expect("del v6 route");
+            nl.del_route(
+                idx,
+                dest,
+                48,
+                RouteAttrs {
+                    table: None,
+                    metric: Some(100),
+                    bgp: false,
+                },
+            )
+            .await
+            .expect("del v6 route");
         }
         assert_unreachable(udp.send_to(b"x", (peer, 9999)));
     });
@@ -154,9 +208,18 @@ fn write_batch_injects_packets_into_stack() {
         let idx = tun.ifindex();
         nl.add_address(idx, V4_LOCAL.into(), 24).await.unwrap();
         // Route back to the sender so reverse-path filtering accepts it.
-        nl.add_route(idx, V4_NET.into(), 16, None, None)
-            .await
-            .unwrap();
+        nl.add_route(
+            idx,
+            V4_NET.into(),
+            16,
+            RouteAttrs {
+                table: None,
+                metric: None,
+                bgp: false,
+            },
+        )
+        .await
+        .unwrap();
 
         let rx = UdpSocket::bind((V4_LOCAL, 7777)).expect("bind receiver");
         rx.set_read_timeout(Some(Duration::from_millis(200)))
