@@ -37,7 +37,16 @@ pub struct HubBedOptions {
     pub bird_password: Option<String>,
     /// BIRD only accepts the connection (vwand dials).
     pub bird_passive: bool,
+    /// IPv6 unicast too (MP-BGP over the IPv4 session): BIRD originates
+    /// these, with next hop [`BIRD_NEXT_HOP6`]; vwand's TUN gets
+    /// [`ONPREM6`] as its IPv6 next hop.
+    pub hub_prefixes6: Vec<String>,
 }
+
+/// vwand's IPv6 TUN address (its IPv6 next hop) when IPv6 is on.
+pub const ONPREM6: &str = "fd00:24::1";
+/// BIRD's IPv6 next hop when IPv6 is on.
+pub const BIRD_NEXT_HOP6: &str = "fd51::12";
 
 impl Default for HubBedOptions {
     fn default() -> Self {
@@ -49,6 +58,7 @@ impl Default for HubBedOptions {
             session_extra: "import = [\"0.0.0.0/0\"]".into(),
             bird_password: None,
             bird_passive: false,
+            hub_prefixes6: Vec::new(),
         }
     }
 }
@@ -56,8 +66,13 @@ impl Default for HubBedOptions {
 /// vwand's configuration for `o` (with `{status_socket}` left in).
 pub fn vwand_config(o: &HubBedOptions) -> String {
     let adv: Vec<String> = o.advertise.iter().map(|p| format!("\"{p}\"")).collect();
+    let tun6 = if o.hub_prefixes6.is_empty() {
+        String::new()
+    } else {
+        format!(", \"{ONPREM6}/128\"")
+    };
     format!(
-        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{BGP_ONPREM}/32\"]\n\n\
+        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\naddresses = [\"{BGP_ONPREM}/32\"{tun6}]\n\n\
          [bgp]\nasn = 65010\nadvertise = [{}]\nexpressroute_prefixes = [\"172.24.0.0/16\"]\nhold_time = {}\nconnect_retry_seconds = 2\n{}\n\n\
          [[tunnel]]\nname = \"hub0\"\nlocal = \"192.0.2.1\"\npeer = \"192.0.2.2\"\ntransport = \"raw\"\nroutes = []\n\n\
          [tunnel.ike]\npsk = \"{PSK}\"\ninitiate = true\ndpd_seconds = 2\nretransmit_ms = 500\nretransmits = 3\n\n\
@@ -76,7 +91,11 @@ pub fn bird_options(o: &HubBedOptions) -> BirdOptions {
     n.multihop = Some(8);
     n.hold_time = u32::from(o.hold);
     n.keepalive_time = u32::from((o.hold / 3).max(1));
-    n.ipv6 = false;
+    n.ipv6 = !o.hub_prefixes6.is_empty();
+    if n.ipv6 {
+        n.ipv6_next_hop = Some(BIRD_NEXT_HOP6.into());
+    }
+    b.static6 = o.hub_prefixes6.clone();
     n.password = o.bird_password.clone();
     n.passive = o.bird_passive;
     b.neighbors.push(n);

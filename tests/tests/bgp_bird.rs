@@ -271,28 +271,43 @@ fn bird_or_tunnel_death_withdraws_the_routes() {
 
 /// Azure dials us when our BGP address is routable: vwand passive, BIRD
 /// active, with TCP-MD5 on both sides and a prepend (the "VPN as backup"
-/// shape: BIRD sees the longer path).
+/// shape: BIRD sees the longer path). IPv6 unicast rides the same IPv4
+/// session (MP-BGP).
 #[test]
-fn passive_session_with_tcp_md5_and_prepend() {
+fn passive_session_with_tcp_md5_prepend_and_ipv6() {
     let mut o = options(HOLD);
-    o.session_extra = "import = [\"10.51.0.0/16\"]\npassive = true\nprepend = 2\nmd5_password = \"bgp-md5-not-a-secret\"".into();
+    o.session_extra = "import = [\"10.51.0.0/16\", \"fd51::/16\"]\npassive = true\nprepend = 2\nmd5_password = \"bgp-md5-not-a-secret\"".into();
     o.bird_password = Some("bgp-md5-not-a-secret".into());
+    o.advertise.push("fd00:24:1::/48".into());
+    o.hub_prefixes6 = vec!["fd51:231::/48".into(), "fd99::/32".into()];
     let bed = HubBed::start(o);
-    wait_established(&bed);
+    bed.bird.wait_established("vwand", Duration::from_secs(40));
     let bird = &bed.bird;
+    let want: BTreeSet<(String, Vec<u32>)> = ["172.24.0.0/17", "172.24.128.0/17", "fd00:24:1::/48"]
+        .iter()
+        .map(|p| (p.to_string(), vec![65010, 65010, 65010]))
+        .collect();
     wait_until(
-        "BIRD has our prefixes with the prepended path",
+        "BIRD has our IPv4 and IPv6 prefixes with the prepended path",
         Duration::from_secs(10),
-        || {
-            let got: BTreeSet<(String, Vec<u32>)> = bird_learned(bird);
-            got == ["172.24.0.0/17", "172.24.128.0/17"]
-                .iter()
-                .map(|p| (p.to_string(), vec![65010, 65010, 65010]))
-                .collect()
-        },
+        || bird_learned(bird) == want,
     );
-    // 192.0.0.0/16 is outside the import policy: counted, not installed.
-    assert_eq!(vwand_bgp(&bed.vwand)["filtered"], 1);
+    // BIRD's IPv4 and IPv6 prefixes, minus those outside the import policy
+    // (192.0.0.0/16 and fd99::/32): counted, not installed.
+    let learned = netns::poll_until(Duration::from_secs(10), || {
+        let b = vwand_bgp(&bed.vwand);
+        (b["learned_count"] == 4 && b["filtered"] == 2).then_some(())
+    });
+    assert!(
+        learned.is_some(),
+        "vwand learned IPv4 and IPv6: {}\n{}",
+        vwand_bgp(&bed.vwand),
+        bird.birdc(&["show", "route", "all"])
+    );
+    let b = vwand_bgp(&bed.vwand);
+    assert_eq!(b["learned"]["fd51:231::/48"], "65515", "{b}");
+    let v6 = bed.vwand.ns.ip(&["-6", "route", "show", "dev", "vw0"]);
+    assert!(v6.contains("fd51:231::/48 proto bgp metric 100"), "{v6}");
     // The session really is signed: vwand's socket carries the MD5 key.
     let ss = bed.vwand.ns.run_ok(&[
         "ss",
