@@ -359,18 +359,21 @@ impl Session {
 
     // ---- input ----
 
-    /// The dialled connection is up (Tcp_CR_Acked, event 16).
-    pub fn handle_connected(&mut self, now: Instant, id: ConnId) {
+    /// The dialled connection is up (Tcp_CR_Acked, event 16). Returns
+    /// false when the session no longer wants it (the ConnectRetryTimer
+    /// gave up on it, or the session stopped): close the socket.
+    pub fn handle_connected(&mut self, now: Instant, id: ConnId) -> bool {
         let Some(c) = self.conns.iter_mut().find(|c| c.id == id) else {
-            return;
+            return false;
         };
         if c.state != ConnState::Dialing {
-            return;
+            return false;
         }
         c.state = ConnState::OpenSent;
         c.hold_at = Some(now + OPEN_HOLD);
         self.connect_retry_at = None;
         self.send_open(id);
+        true
     }
 
     /// The peer connected to us (TcpConnectionConfirmed, event 17).

@@ -258,9 +258,11 @@ impl BgpPlane {
         match ev {
             NetEvent::Dialed { peer, conn, result } => match result {
                 Ok(stream) => {
-                    let tasks = tcp::spawn(stream, peer, conn, self.net_tx.clone());
-                    self.conns.insert((peer, conn), tasks);
-                    self.peers[peer].session.handle_connected(now, conn);
+                    // A dial the session gave up on is simply closed.
+                    if self.peers[peer].session.handle_connected(now, conn) {
+                        let tasks = tcp::spawn(stream, peer, conn, self.net_tx.clone());
+                        self.conns.insert((peer, conn), tasks);
+                    }
                 }
                 Err(e) => {
                     tracing::debug!(session = %self.peers[peer].session.config().name, error = %e, "BGP connect failed");
