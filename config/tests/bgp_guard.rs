@@ -123,3 +123,11 @@ fn session_checks() {
     let e = parse(&conf("", "", "md5_password = \"\"")).unwrap_err();
     assert!(e.contains("empty"), "{e}");
 }
+
+#[test]
+fn the_shipped_example_is_valid_and_quiet() {
+    let text = include_str!("../../dist/vwand.toml.example");
+    let c = parse(text).unwrap();
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    assert_eq!(c.tunnels.len(), 2);
+}
