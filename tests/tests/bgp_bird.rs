@@ -318,3 +318,31 @@ fn passive_session_with_tcp_md5_prepend_and_ipv6() {
     ]);
     assert!(ss.contains("md5"), "TCP-MD5 on the session: {ss}");
 }
+
+/// More prefixes than `max_prefixes`: vwand closes the session with
+/// Cease/maximum number of prefixes reached, says so in its log, and
+/// installs nothing.
+#[test]
+fn max_prefix_limit_closes_the_session() {
+    let mut o = options(HOLD);
+    o.session_extra = "import = [\"0.0.0.0/0\"]\nmax_prefixes = 2".into();
+    let mut bed = HubBed::start(o);
+    bed.bird.wait_protocol(
+        "vwand",
+        "Cease/maximum prefixes from vwand",
+        Duration::from_secs(40),
+        |p| p.raw.contains("Maximum number of prefixes reached"),
+    );
+    bed.vwand.daemon.wait_for_log(
+        "more than the maximum number of prefixes",
+        Duration::from_secs(5),
+    );
+    wait_until("vwand reports why", Duration::from_secs(5), || {
+        vwand_bgp(&bed.vwand)["last_error"] == "more than 2 prefixes received (maximum-prefix)"
+    });
+    assert!(
+        no_learned_in_kernel(&bed.vwand),
+        "{}",
+        kernel_routes(&bed.vwand)
+    );
+}

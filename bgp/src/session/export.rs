@@ -59,19 +59,12 @@ impl Session {
         let Some((id, neg)) = self.up_conn() else {
             return;
         };
-        let want: Vec<IpNet> = self
-            .export
-            .iter()
-            .filter(|p| {
-                let ok = self.exportable(&neg, p);
-                if !ok {
-                    tracing::warn!(session = %self.cfg.name, prefix = %p,
-                        "prefix not advertised: its address family or next hop is not available on this session");
-                }
-                ok
-            })
-            .copied()
-            .collect();
+        let (want, skipped): (Vec<IpNet>, Vec<IpNet>) =
+            self.export.iter().partition(|p| self.exportable(&neg, p));
+        if let Some(first) = skipped.first() {
+            tracing::warn!(session = %self.cfg.name, count = skipped.len(), first = %first,
+                "prefixes not advertised: their address family or next hop is not available on this session");
+        }
         let gone: Vec<IpNet> = self
             .adj_out
             .iter()

@@ -255,7 +255,9 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
     }
     if let Some(why) = taw {
         s.stats.treat_as_withdraw += 1;
-        tracing::warn!(session = %s.cfg.name, reason = why, "malformed UPDATE: its routes are treated as withdrawn (RFC 7606)");
+        if s.log_allowed(now) {
+            tracing::warn!(session = %s.cfg.name, reason = why, "malformed UPDATE: its routes are treated as withdrawn (RFC 7606)");
+        }
     }
     for p in u.withdrawn_all() {
         if s.rib.remove(p) {

@@ -202,7 +202,14 @@ pub struct Session {
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     stats: SessionStats,
+    /// Start of the current log window and lines logged in it.
+    log_window: (Option<Instant>, u32),
 }
+
+/// Per-UPDATE warnings: at most this many per minute (counters keep the
+/// full count).
+const LOG_BURST: u32 = 10;
+const LOG_WINDOW: Duration = Duration::from_secs(60);
 
 impl Session {
     pub fn new(cfg: SessionConfig) -> Self {
@@ -221,6 +228,21 @@ impl Session {
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: SessionStats::default(),
+            log_window: (None, 0),
+        }
+    }
+
+    /// Whether a per-UPDATE warning may be logged now.
+    fn log_allowed(&mut self, now: Instant) -> bool {
+        match self.log_window {
+            (Some(start), n) if now.saturating_duration_since(start) < LOG_WINDOW => {
+                self.log_window.1 = n.saturating_add(1);
+                n < LOG_BURST
+            }
+            _ => {
+                self.log_window = (Some(now), 1);
+                true
+            }
         }
     }
 
