@@ -303,7 +303,9 @@ impl PathAttributes {
             _ => {
                 if !self.unknown.iter().any(|u| u.type_code == type_code) {
                     self.unknown.push(RawAttribute {
-                        flags,
+                        // RFC 4271 §4.3: Extended Length only says how the
+                        // length was written; `encode` chooses it again.
+                        flags: flags & !flag::EXTENDED_LENGTH,
                         type_code,
                         value: value.to_vec(),
                     });
@@ -316,35 +318,54 @@ impl PathAttributes {
     /// RFC 6793 §4.2.3: rebuild a 4-octet path from AS_PATH and AS4_PATH
     /// when the peer speaks 2-octet AS numbers.
     pub(super) fn merge_as4(&mut self, as4: Option<AsPath>) {
-        let (Some(as4), Some(path)) = (as4, self.as_path.as_mut()) else {
+        let (Some(mut as4), Some(path)) = (as4, self.as_path.as_mut()) else {
             return;
         };
+        // RFC 6793 §6: confederation segments in AS4_PATH are discarded.
+        as4.segments
+            .retain(|s| matches!(s, AsSegment::Sequence(_) | AsSegment::Set(_)));
+        // Counted as RFC 4271 §9.1.2.2 (a) and RFC 5065 §5.3: a set is
+        // one, a confederation segment none.
         let (n, n4) = (path.path_len(), as4.path_len());
         if n4 > n {
             return; // §4.2.3: ignore an AS4_PATH longer than AS_PATH.
         }
+        // §4.2.3: the leading n - n4 AS numbers of AS_PATH, with the
+        // confederation segments that lead or adjoin them, go in front of
+        // AS4_PATH.
         let mut keep = n - n4;
         let mut merged = Vec::new();
         for s in &path.segments {
-            if keep == 0 {
-                break;
-            }
             match s {
+                AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => merged.push(s.clone()),
+                _ if keep == 0 => break,
                 AsSegment::Sequence(v) if v.len() > keep => {
                     merged.push(AsSegment::Sequence(v[..keep].to_vec()));
-                    keep = 0;
+                    break;
                 }
-                s => {
-                    keep = keep.saturating_sub(if matches!(s, AsSegment::Set(_)) {
-                        1
-                    } else {
-                        s.asns().len()
-                    });
+                AsSegment::Sequence(v) => {
+                    keep -= v.len();
+                    merged.push(s.clone());
+                }
+                AsSegment::Set(_) => {
+                    keep -= 1;
                     merged.push(s.clone());
                 }
             }
         }
-        merged.extend(as4.segments);
+        // The leading AS numbers are prepended to AS4_PATH's first
+        // AS_SEQUENCE: one segment, when it stays within 255 AS numbers.
+        let mut rest = as4.segments;
+        let join = matches!((merged.last(), rest.first()),
+            (Some(AsSegment::Sequence(h)), Some(AsSegment::Sequence(f))) if h.len() + f.len() <= 255);
+        if join {
+            if let (Some(AsSegment::Sequence(h)), AsSegment::Sequence(f)) =
+                (merged.last_mut(), rest.remove(0))
+            {
+                h.extend(f);
+            }
+        }
+        merged.extend(rest);
         path.segments = merged;
     }
 

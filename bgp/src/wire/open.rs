@@ -233,16 +233,41 @@ impl Open {
         out.extend_from_slice(&self.my_as.to_be_bytes());
         out.extend_from_slice(&self.hold_time.to_be_bytes());
         out.extend_from_slice(&self.router_id.octets());
-        // One capabilities parameter per capability, as most speakers do.
-        let mut params = Vec::new();
-        for c in &self.capabilities {
-            let mut v = Vec::new();
-            c.encode(&mut v);
-            params.push(PARAM_CAPABILITIES);
-            params.push(u8::try_from(v.len()).unwrap_or(u8::MAX));
-            params.extend_from_slice(&v);
+        let caps: Vec<Vec<u8>> = self
+            .capabilities
+            .iter()
+            .map(|c| {
+                let mut v = Vec::new();
+                c.encode(&mut v);
+                v
+            })
+            .collect();
+        let one_each: usize = caps.iter().map(|v| 2 + v.len()).sum();
+        let all = caps.concat();
+        if one_each <= 255 {
+            // One capabilities parameter per capability, as most speakers do.
+            out.push(u8::try_from(one_each).unwrap_or(u8::MAX));
+            for v in &caps {
+                out.push(PARAM_CAPABILITIES);
+                out.push(u8::try_from(v.len()).unwrap_or(u8::MAX));
+                out.extend_from_slice(v);
+            }
+        } else if all.len() + 2 <= 255 {
+            // Too many for that within the 1-octet Opt Parm Len (RFC 4271
+            // §4.2): all in one parameter (RFC 5492 §4 allows it).
+            out.push(u8::try_from(all.len() + 2).unwrap_or(u8::MAX));
+            out.push(PARAM_CAPABILITIES);
+            out.push(u8::try_from(all.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(&all);
+        } else {
+            // RFC 9072 §2: Opt Parm Len 255, Non-Ext OP Type 255, then a
+            // 2-octet length, and 2-octet parameter lengths.
+            let len = |n: usize| u16::try_from(n).unwrap_or(u16::MAX).to_be_bytes();
+            out.extend_from_slice(&[255, PARAM_EXTENDED]);
+            out.extend_from_slice(&len(all.len() + 3));
+            out.push(PARAM_CAPABILITIES);
+            out.extend_from_slice(&len(all.len()));
+            out.extend_from_slice(&all);
         }
-        out.push(u8::try_from(params.len()).unwrap_or(u8::MAX));
-        out.extend_from_slice(&params[..params.len().min(255)]);
     }
 }

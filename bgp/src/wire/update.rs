@@ -69,6 +69,21 @@ fn malformed_list(reason: &'static str) -> WireError {
     WireError::new(NotificationCode::Update, 1, reason)
 }
 
+/// RFC 4760 §7 and RFC 4271 §6.3: a recognised optional attribute that is
+/// wrong is an "Optional Attribute Error", with the attribute as data
+/// (added by the caller, which holds it).
+fn optional_attribute_error(reason: &'static str) -> WireError {
+    WireError::new(NotificationCode::Update, 9, reason)
+}
+
+fn with_attribute(e: WireError, raw: &[u8]) -> WireError {
+    if e.subcode == 9 {
+        e.with_data(raw)
+    } else {
+        e
+    }
+}
+
 fn unicast(afi: u16, safi: u8) -> Option<Afi> {
     Afi::from_code(afi).filter(|_| safi == Safi::UNICAST)
 }
@@ -76,7 +91,7 @@ fn unicast(afi: u16, safi: u8) -> Option<Afi> {
 impl MpReach {
     // RFC 7606 §7.11: a malformed MP_REACH_NLRI resets the session.
     fn decode(value: &[u8]) -> Result<MpReach, WireError> {
-        let bad = || malformed_list("malformed MP_REACH_NLRI");
+        let bad = || optional_attribute_error("malformed MP_REACH_NLRI");
         let mut r = Reader::new(value);
         let afi = r.u16().ok_or_else(bad)?;
         let safi = r.u8().ok_or_else(bad)?;
@@ -134,7 +149,7 @@ impl MpReach {
 
 impl MpUnreach {
     fn decode(value: &[u8]) -> Result<MpUnreach, WireError> {
-        let bad = || malformed_list("malformed MP_UNREACH_NLRI");
+        let bad = || optional_attribute_error("malformed MP_UNREACH_NLRI");
         let mut r = Reader::new(value);
         let afi = r.u16().ok_or_else(bad)?;
         let safi = r.u8().ok_or_else(bad)?;
@@ -251,8 +266,13 @@ impl Update {
                 attr_type::MP_REACH | attr_type::MP_UNREACH if dup => {
                     return Err(malformed_list("repeated MP_REACH/MP_UNREACH_NLRI"))
                 }
-                attr_type::MP_REACH => u.mp_reach = Some(MpReach::decode(value)?),
-                attr_type::MP_UNREACH => u.mp_unreach = Some(MpUnreach::decode(value)?),
+                attr_type::MP_REACH => {
+                    u.mp_reach = Some(MpReach::decode(value).map_err(|e| with_attribute(e, raw))?)
+                }
+                attr_type::MP_UNREACH => {
+                    u.mp_unreach =
+                        Some(MpUnreach::decode(value).map_err(|e| with_attribute(e, raw))?)
+                }
                 // §3 (g): other repeats are discarded.
                 _ if dup => {}
                 1..=8 | 17 | 18 | 32 => {
