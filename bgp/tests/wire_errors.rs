@@ -769,3 +769,34 @@ fn a_session_reset_sends_the_notification_and_withdraws_everything() {
         assert_ne!(p.s.state(), State::Established, "{what}");
     }
 }
+
+#[test]
+fn mp_reach_with_wrong_flags_resets_with_attribute_flags_error() {
+    // MP_REACH_NLRI (type 14) marked well-known transitive (0x40) instead
+    // of optional non-transitive: RFC 7606 §3 (c) and §7.11.
+    let value = [
+        0u8, 2, 1, 16, 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 48, 0xfd, 0x51, 0, 0,
+        0, 0,
+    ];
+    let mut attrs = vec![0x40, 14, value.len() as u8];
+    attrs.extend_from_slice(&value);
+    let mut body = vec![0, 0];
+    body.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    body.extend_from_slice(&attrs);
+    let mut msg = vec![0xff; 16];
+    msg.extend_from_slice(&((19 + body.len()) as u16).to_be_bytes());
+    msg.push(2);
+    msg.extend_from_slice(&body);
+    let e = bgp::wire::Message::decode(
+        &msg,
+        &bgp::wire::Context {
+            four_octet_as: true,
+        },
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.code, e.subcode),
+        (bgp::wire::NotificationCode::Update, 4)
+    );
+    assert_eq!(e.data, attrs);
+}

@@ -266,6 +266,18 @@ impl Update {
                 attr_type::MP_REACH | attr_type::MP_UNREACH if dup => {
                     return Err(malformed_list("repeated MP_REACH/MP_UNREACH_NLRI"))
                 }
+                // §3 (c): wrong flags make it malformed, and a malformed
+                // MP attribute resets the session (§7.11, RFC 4271 §6.3).
+                attr_type::MP_REACH | attr_type::MP_UNREACH
+                    if !attrs::header_flags_ok(type_code, flags) =>
+                {
+                    return Err(WireError::new(
+                        NotificationCode::Update,
+                        4,
+                        "attribute flags error on MP_REACH/MP_UNREACH_NLRI",
+                    )
+                    .with_data(raw))
+                }
                 attr_type::MP_REACH => {
                     u.mp_reach = Some(MpReach::decode(value).map_err(|e| with_attribute(e, raw))?)
                 }
