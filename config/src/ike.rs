@@ -170,6 +170,8 @@ impl TunnelSection {
             ike_rekey_after: (i.ike_rekey_seconds > 0)
                 .then(|| Duration::from_secs(i.ike_rekey_seconds)),
             fragment_size: (*i.fragment_size.get_ref() > 0).then(|| *i.fragment_size.get_ref()),
+            // The daemon applies [daemon] ike_half_open_seconds.
+            half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,
         };
         Some(IkeSettings {
             config,

@@ -32,6 +32,17 @@ pub struct DaemonSection {
     /// Data-plane socket receive buffer, bytes.
     #[serde(default = "default_socket_buffer")]
     pub socket_buffer: usize,
+    /// RFC 7296 §2.6: IKE_SA_INIT requests need a cookie once this many
+    /// responder SAs are half-open (answered, not yet authenticated); 0:
+    /// always.
+    #[serde(default = "default_cookie_threshold")]
+    pub ike_cookie_threshold: usize,
+    /// No new half-open responder SA above this many (1 or more).
+    #[serde(default = "default_half_open_max")]
+    pub ike_half_open_max: usize,
+    /// A half-open responder SA is dropped after this many seconds.
+    #[serde(default = "default_half_open_seconds")]
+    pub ike_half_open_seconds: u64,
 }
 
 impl Default for DaemonSection {
@@ -39,8 +50,23 @@ impl Default for DaemonSection {
         Self {
             status_socket: default_status_socket(),
             socket_buffer: default_socket_buffer(),
+            ike_cookie_threshold: default_cookie_threshold(),
+            ike_half_open_max: default_half_open_max(),
+            ike_half_open_seconds: default_half_open_seconds(),
         }
     }
+}
+
+fn default_cookie_threshold() -> usize {
+    8
+}
+
+fn default_half_open_max() -> usize {
+    64
+}
+
+fn default_half_open_seconds() -> u64 {
+    30
 }
 
 fn default_status_socket() -> PathBuf {

@@ -25,6 +25,13 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
             "[tun] name must be 1 to 15 characters",
         ));
     }
+    let d = &c.daemon;
+    if d.ike_half_open_max == 0 || !(1..=3600).contains(&d.ike_half_open_seconds) {
+        return Err(ConfigError::whole_file(
+            path,
+            "[daemon] ike_half_open_max must be at least 1 and ike_half_open_seconds 1..=3600",
+        ));
+    }
     if c.tunnels.is_empty() {
         return Err(ConfigError::whole_file(path, "no [[tunnel]] is configured"));
     }

@@ -2,6 +2,8 @@
 //! its datagrams over UDP 500 and 4500, and installs the Child SAs it
 //! negotiates into the data-plane tasks.
 
+mod half_open;
+
 use crate::bgp_plane::BgpCommand;
 use crate::dataplane::inbound::{IkeDatagram, InCommand};
 use crate::dataplane::mmsg::Outgoing;
@@ -41,10 +43,11 @@ struct IkeTunnel {
     raw: bool,
     settings: IkeSettings,
     sa: Option<IkeSa>,
-    /// A responder SA for a new IKE_SA_INIT while `sa` is established: it
+    /// Responder SAs for the peer's IKE_SA_INIT requests, half-open: one
     /// replaces `sa` only once it authenticates, so an unauthenticated
-    /// (possibly spoofed) IKE_SA_INIT cannot tear a tunnel down.
-    incoming: Option<IkeSa>,
+    /// (possibly spoofed) IKE_SA_INIT cannot tear a tunnel down
+    /// (see `half_open`).
+    incoming: Vec<IkeSa>,
     retry_at: Option<Instant>,
     retry_wait: Duration,
     /// Installed Child SAs; the last is current, older ones await removal.
@@ -68,6 +71,8 @@ pub struct Control {
     switching: Vec<oneshot::Receiver<()>>,
     /// Tunnel up/down, for the BGP sessions they carry.
     bgp: Option<mpsc::UnboundedSender<BgpCommand>>,
+    /// Cookies and the cap on half-open responder SAs (RFC 7296 §2.6).
+    gate: half_open::Gate,
 }
 
 impl Control {
@@ -75,9 +80,11 @@ impl Control {
         let mut tunnels = Vec::new();
         for (index, spanned) in cfg.tunnels.iter().enumerate() {
             let t = spanned.get_ref();
-            let Some(settings) = t.ike_settings() else {
+            let Some(mut settings) = t.ike_settings() else {
                 continue;
             };
+            settings.config.half_open_timeout =
+                Duration::from_secs(cfg.daemon.ike_half_open_seconds);
             if settings.legacy {
                 tracing::warn!(tunnel = %t.name, "legacy algorithms (MODP-1024) allowed: Azure's default policy, about 80-bit security");
             }
@@ -89,7 +96,7 @@ impl Control {
                 raw: t.transport == Transport::Raw,
                 settings,
                 sa: None,
-                incoming: None,
+                incoming: Vec::new(),
                 retry_at: None,
                 retry_wait: RETRY_MIN,
                 children: Vec::new(),
@@ -129,6 +136,7 @@ impl Control {
             board,
             switching: Vec::new(),
             bgp: None,
+            gate: half_open::Gate::new(&cfg.daemon, Instant::now())?,
         })
     }
 
@@ -179,9 +187,10 @@ impl Control {
         self.tunnels
             .iter()
             .flat_map(|t| {
+                let incoming = t.incoming.iter().filter_map(IkeSa::poll_timeout).min();
                 [
                     t.sa.as_ref().and_then(IkeSa::poll_timeout),
-                    t.incoming.as_ref().and_then(IkeSa::poll_timeout),
+                    incoming,
                     t.retry_at,
                 ]
             })
@@ -208,7 +217,7 @@ impl Control {
     fn timeouts(&mut self, now: Instant) {
         for i in 0..self.tunnels.len() {
             let t = &mut self.tunnels[i];
-            for sa in [&mut t.sa, &mut t.incoming].into_iter().flatten() {
+            for sa in t.sa.iter_mut().chain(&mut t.incoming) {
                 sa.handle_timeout(now);
             }
             if self.tunnels[i].retry_at.is_some_and(|r| r <= now) {
@@ -226,7 +235,7 @@ impl Control {
         // An SA we know, by its SPIs.
         let matches = |sa: &IkeSa| sa.owns(h.spi_i, h.spi_r);
         for t in &mut self.tunnels {
-            for sa in [&mut t.sa, &mut t.incoming].into_iter().flatten() {
+            for sa in t.sa.iter_mut().chain(&mut t.incoming) {
                 if matches(sa) {
                     sa.handle_datagram(now, d.from, &d.data);
                     return;
@@ -249,13 +258,17 @@ impl Control {
         if !is_init {
             return;
         }
-        let t = &mut self.tunnels[i];
+        let t = &self.tunnels[i];
         if let Some(sa) = &t.sa {
             // Both sides initiated at once: the lower address keeps its own.
             if !sa.is_established() && t.local < t.peer {
                 return;
             }
         }
+        if !self.admit(now, t.local, &d) {
+            return;
+        }
+        let t = &mut self.tunnels[i];
         match IkeSa::accept(
             t.settings.config.clone(),
             d.local,
@@ -266,12 +279,7 @@ impl Control {
         ) {
             Accepted::Sa(sa) => {
                 tracing::info!(tunnel = %t.name, peer = %d.from, "responding to IKE_SA_INIT");
-                if t.sa.as_ref().is_some_and(IkeSa::is_established) {
-                    t.incoming = Some(*sa);
-                } else {
-                    t.sa = Some(*sa);
-                    t.retry_at = None;
-                }
+                t.incoming.push(*sa);
             }
             Accepted::Refused { reply, reason } => {
                 tracing::warn!(tunnel = %t.name, peer = %d.from, %reason, "IKE_SA_INIT refused");
@@ -280,49 +288,6 @@ impl Control {
                 self.send_now(local, reply);
             }
             Accepted::Ignored => {}
-        }
-    }
-
-    /// Polls a tunnel's incoming SA; once it authenticates it replaces the
-    /// current one (the peer has started afresh).
-    fn flush_incoming(&mut self, i: usize, out: &mut Vec<(IpAddr, Transmit)>) {
-        let local = self.tunnels[i].local;
-        let Some(sa) = self.tunnels[i].incoming.as_mut() else {
-            return;
-        };
-        let mut events = Vec::new();
-        while let Some(t) = sa.poll_transmit() {
-            out.push((local, t));
-        }
-        while let Some(e) = sa.poll_event() {
-            events.push(e);
-        }
-        let established = events
-            .iter()
-            .any(|e| matches!(e, Event::Established { .. }));
-        let closed = sa.is_closed();
-        if established {
-            tracing::info!(tunnel = %self.tunnels[i].name, "the peer started a new IKE SA; it replaces the old one");
-            if let Some(mut old) = self.tunnels[i].sa.take() {
-                old.abandon();
-                while let Some(e) = old.poll_event() {
-                    if !matches!(e, Event::Down(_)) {
-                        self.event(i, e);
-                    }
-                }
-            }
-            self.tunnels[i].sa = self.tunnels[i].incoming.take();
-            for e in events {
-                self.event(i, e);
-            }
-        } else if closed {
-            let t = &mut self.tunnels[i];
-            t.incoming = None;
-            for e in events {
-                if let Event::Down(reason) = e {
-                    tracing::warn!(tunnel = %t.name, %reason, "a second IKE SA from the peer failed; the established one stays");
-                }
-            }
         }
     }
 
@@ -547,7 +512,9 @@ impl Control {
     }
 
     fn publish(&self) {
+        let responder = self.gate.status(self.half_open());
         status::update(&self.board, |s| {
+            s.ike = responder;
             for t in &self.tunnels {
                 if let Some(e) = s.tunnels.get_mut(&t.name) {
                     e.ike = Some(t.status.clone());

@@ -131,6 +131,24 @@ pub struct Status {
     pub tun: TunCounters,
     pub tunnels: BTreeMap<String, TunnelStatus>,
     pub transports: BTreeMap<String, TransportCounters>,
+    /// The IKE responder's DoS protection, all tunnels together.
+    pub ike: IkeResponderStatus,
+}
+
+/// RFC 7296 §2.6: half-open responder SAs and the cookies that guard them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IkeResponderStatus {
+    /// Responder SAs that answered IKE_SA_INIT and wait for IKE_AUTH.
+    pub half_open: usize,
+    /// Whether IKE_SA_INIT requests need a cookie now.
+    pub cookies_required: bool,
+    pub cookies_sent: u64,
+    pub cookies_verified: u64,
+    pub cookies_invalid: u64,
+    /// Requests dropped at `ike_half_open_max`.
+    pub half_open_refused: u64,
+    /// Half-open SAs dropped because IKE_AUTH never came.
+    pub half_open_expired: u64,
 }
 
 pub type Board = Arc<Mutex<Status>>;

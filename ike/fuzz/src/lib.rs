@@ -50,8 +50,9 @@ use ike::crypto::{
     psk_auth, ChildKeys, DhGroup, DhKeyPair, EspProposal, IkeProposal, IkeSaKeys, InsecureTestRng,
     LegacyGroups, SkCipher,
 };
+use ike::sa::cookie::Verdict;
 use ike::sa::{
-    nat, negotiate, selectors, Accepted, ChildSa, DownReason, Event, IkeConfig, IkeSa,
+    nat, negotiate, selectors, Accepted, ChildSa, CookieGate, DownReason, Event, IkeConfig, IkeSa,
     RetransmitConfig, Role, Transmit,
 };
 use ike::wire::{
@@ -247,6 +248,7 @@ pub fn config(me: SocketAddr, peer: SocketAddr, variant: u8) -> IkeConfig {
             Duration::from_secs(2)
         },
         fragment_size: (variant & 0x02 != 0).then_some(300),
+        half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,
     }
 }
 
@@ -1844,6 +1846,32 @@ pub enum Setup {
     Auto,
 }
 
+/// RFC 7296 §2.6: the cookie gate sees the request first. It demands a
+/// cookie when the request's length is 1 modulo 4 (never in `Auto`); its
+/// answer must then be a stateless reply carrying only N(COOKIE).
+fn cookie_gate_admits(first: &[u8], now: Instant, setup: Setup) -> bool {
+    let Ok(msg) = Message::decode(first) else {
+        return true;
+    };
+    let threshold = if setup != Setup::Auto && first.len() % 4 == 1 {
+        0
+    } else {
+        8
+    };
+    let mut gate = CookieGate::new(now, threshold, 64, sa_rng(SA_SEED ^ 0xc0)).expect("test RNG");
+    match gate.check(now, sa_addr(), peer_addr(), &msg, 0) {
+        Verdict::Accept => true,
+        Verdict::Cookie(reply) => {
+            let r = Message::decode(&reply.data).expect("the COOKIE reply decodes");
+            assert!(r.header.flags.response() && r.header.spi_r == 0);
+            assert_eq!((r.header.spi_i, r.payloads.len()), (msg.header.spi_i, 1));
+            assert!(r.notify(NotifyType::Cookie).is_some());
+            false
+        }
+        Verdict::Refuse => panic!("refused with no half-open SA"),
+    }
+}
+
 /// The responder target: an IKE_SA_INIT request to `accept`, then the
 /// operations of [`Harness::run`].
 pub fn responder(input: &mut Input, variant: u8, setup: Setup) {
@@ -1860,6 +1888,9 @@ pub fn responder(input: &mut Input, variant: u8, setup: Setup) {
             .init_request(&mut Input::new(&[]), &cfg)
             .expect("a well-formed IKE_SA_INIT request"),
     };
+    if !cookie_gate_admits(&first, now, setup) {
+        return;
+    }
     let accepted = IkeSa::accept(
         cfg.clone(),
         sa_addr(),

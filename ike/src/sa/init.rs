@@ -50,14 +50,14 @@ pub enum Accepted {
     Ignored,
 }
 
-/// A stateless, unencrypted answer to an IKE_SA_INIT request (§2.6, §2.21).
-fn refusal(
+/// A stateless, unencrypted answer to an IKE_SA_INIT request carrying one
+/// notify (§2.6, §2.21): the initiator's SPI, SPIr zero, message ID 0.
+pub(super) fn stateless_reply(
     local: SocketAddr,
     remote: SocketAddr,
     spi_i: u64,
     notify: Notify,
-    reason: DownReason,
-) -> Accepted {
+) -> Option<Transmit> {
     let header = Header::new(
         spi_i,
         0,
@@ -65,21 +65,31 @@ fn refusal(
         Flags::new(false, true),
         0,
     );
-    match Message::new(header, vec![Payload::Notify(notify)]).encode() {
-        Ok(data) => Accepted::Refused {
-            reply: Transmit {
-                local_port: local.port(),
-                remote,
-                data,
-            },
-            reason,
-        },
-        Err(_) => Accepted::Ignored,
+    let data = Message::new(header, vec![Payload::Notify(notify)])
+        .encode()
+        .ok()?;
+    Some(Transmit {
+        local_port: local.port(),
+        remote,
+        data,
+    })
+}
+
+fn refusal(
+    local: SocketAddr,
+    remote: SocketAddr,
+    spi_i: u64,
+    notify: Notify,
+    reason: DownReason,
+) -> Accepted {
+    match stateless_reply(local, remote, spi_i, notify) {
+        Some(reply) => Accepted::Refused { reply, reason },
+        None => Accepted::Ignored,
     }
 }
 
 /// Whether a header is that of an initiator's first IKE_SA_INIT request.
-fn is_init_request(h: &Header) -> bool {
+pub(super) fn is_init_request(h: &Header) -> bool {
     h.exchange_type == ExchangeType::IkeSaInit
         && !h.flags.response()
         && h.flags.initiator()

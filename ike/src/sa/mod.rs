@@ -3,12 +3,14 @@
 
 mod auth;
 mod collision;
+pub mod cookie;
 mod fragment;
 mod ike_sa;
 mod info;
 mod init;
 pub mod nat;
 pub mod negotiate;
+mod protect;
 mod rekey;
 mod rekey_ike;
 pub mod retransmit;
@@ -16,6 +18,7 @@ pub mod selectors;
 mod types;
 pub mod window;
 
+pub use cookie::CookieGate;
 pub use fragment::{DEFAULT_FRAGMENT_SIZE, MAX_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE};
 pub use ike_sa::{IkeSa, Role, IKE_PORT, NAT_T_PORT};
 pub use init::Accepted;

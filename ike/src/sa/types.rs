@@ -41,7 +41,13 @@ pub struct IkeConfig {
     /// split encrypted messages whose IP datagram would exceed this many
     /// octets. `None`: neither announced nor accepted.
     pub fragment_size: Option<usize>,
+    /// A responder drops an SA whose IKE_AUTH has not come this long
+    /// after its IKE_SA_INIT response (a half-open SA).
+    pub half_open_timeout: Duration,
 }
+
+/// strongSwan's default for the same (`charon.half_open_timeout`).
+pub const DEFAULT_HALF_OPEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A datagram to send. IKE on port 4500 carries the non-ESP marker, which
 /// the owner adds (RFC 3948 §2.2).
@@ -86,6 +92,8 @@ pub enum DownReason {
     PeerError(NotifyType),
     /// The peer broke the protocol.
     Protocol(&'static str),
+    /// We answered IKE_SA_INIT, and IKE_AUTH never came.
+    HalfOpenExpired,
 }
 
 impl std::fmt::Display for DownReason {
@@ -99,6 +107,7 @@ impl std::fmt::Display for DownReason {
             Self::TsUnacceptable => f.write_str("traffic selectors unacceptable"),
             Self::PeerError(n) => write!(f, "peer sent {n:?}"),
             Self::Protocol(what) => write!(f, "protocol error: {what}"),
+            Self::HalfOpenExpired => f.write_str("IKE_AUTH never came (half-open SA expired)"),
         }
     }
 }

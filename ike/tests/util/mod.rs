@@ -5,10 +5,12 @@
 
 use esp::{InboundSa, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
 use ike::crypto::{EspProposal, IkeProposal, LegacyGroups, Rng, RngFailure};
+use ike::sa::cookie::Verdict;
 use ike::sa::{
-    selectors, Accepted, ChildSa, DownReason, Event, IkeConfig, IkeSa, RetransmitConfig, Transmit,
+    selectors, Accepted, ChildSa, CookieGate, DownReason, Event, IkeConfig, IkeSa,
+    RetransmitConfig, Transmit,
 };
-use ike::wire::Identification;
+use ike::wire::{Identification, Message};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -60,6 +62,7 @@ pub fn config(ike: &str, esp: &str, psk: &str, me: &str) -> IkeConfig {
         rekey_grace: Duration::from_secs(1),
         ike_rekey_after: None,
         fragment_size: Some(ike::sa::DEFAULT_FRAGMENT_SIZE),
+        half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,
     }
 }
 
@@ -78,6 +81,9 @@ pub struct Net {
     pub seed: u64,
     /// Every datagram sent, A's and B's, in order, before any fault.
     pub log: Vec<(char, Vec<u8>)>,
+    /// B's cookie gate (RFC 7296 §2.6), for requests that would create
+    /// its SA.
+    pub gate: Option<CookieGate>,
 }
 
 pub struct Side {
@@ -131,6 +137,31 @@ impl Net {
     }
 }
 
+/// Passes an IKE_SA_INIT request through the responder's cookie gate, if
+/// it has one (with no half-open SA held): a COOKIE reply goes straight
+/// back to A. Returns whether B may accept it.
+fn gate_admits(
+    net: &mut Net,
+    a: &mut Side,
+    b_addr: SocketAddr,
+    from: SocketAddr,
+    data: &[u8],
+) -> bool {
+    let (Some(gate), Ok(msg)) = (net.gate.as_mut(), Message::decode(data)) else {
+        return true;
+    };
+    match gate.check(net.now, b_addr, from, &msg, 0) {
+        Verdict::Accept => true,
+        Verdict::Cookie(reply) => {
+            if let Some(sa) = a.sa.as_mut() {
+                sa.handle_datagram(net.now, b_addr, &reply.data);
+            }
+            false
+        }
+        Verdict::Refuse => false,
+    }
+}
+
 pub fn drive(net: &mut Net, a: &mut Side, b: &mut Side, b_cfg: &IkeConfig, until: Duration) {
     let end = net.now + until;
     let (a_addr, b_addr): (SocketAddr, SocketAddr) = (A.parse().unwrap(), B.parse().unwrap());
@@ -145,6 +176,9 @@ pub fn drive(net: &mut Net, a: &mut Side, b: &mut Side, b_cfg: &IkeConfig, until
                 match &mut b.sa {
                     Some(sa) => sa.handle_datagram(net.now, from, &t.data),
                     None => {
+                        if !gate_admits(net, a, b_addr, from, &t.data) {
+                            continue;
+                        }
                         match IkeSa::accept(
                             b_cfg.clone(),
                             b_addr,
@@ -243,7 +277,16 @@ pub fn net() -> Net {
         sent: 0,
         seed: 0,
         log: Vec::new(),
+        gate: None,
     }
+}
+
+/// Both sides authenticated, and their first Child SA carries traffic.
+pub fn assert_up(a: &Side, b: &Side, label: &str) {
+    let up = a.established() && b.established();
+    assert!(up, "{label}: {:?} / {:?}", a.events, b.events);
+    let (ca, cb) = (a.child(), b.child());
+    assert_esp_works(ca.expect("A's Child SA"), cb.expect("B's Child SA"));
 }
 
 /// The pair's keys carry a packet each way.
