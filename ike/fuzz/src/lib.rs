@@ -1319,8 +1319,12 @@ fn drain_sa(
         } else {
             Role::Responder
         };
+        // Besides its own identities, an SA speaks for the new IKE SA a
+        // simultaneous rekey made redundant (RFC 7296 §2.8.2): it deletes
+        // it, or answers its deletion.
+        let redundant = sa.owns(h.spi_i, h.spi_r) || h.flags.response();
         assert!(
-            watch.identities.contains(&(h.spi_i, role)),
+            watch.identities.contains(&(h.spi_i, role)) || redundant,
             "the SA sent SPIi {:#x} as {role:?}, not one of its identities {:x?}",
             h.spi_i,
             watch.identities

@@ -108,8 +108,9 @@ pub struct IkeSa {
     pub(super) child_rekeys: Option<ChildRekeys>,
     pub(super) ike_rekey: Option<super::rekey_ike::IkeRekeyState>,
     pub(super) ike_rekey_at: Option<Instant>,
-    /// The IKE SA before the last rekey, until it is deleted.
-    pub(super) retired: Option<super::rekey_ike::Retired>,
+    /// The IKE SA before the last rekey, and one a simultaneous rekey made
+    /// redundant, until they are deleted.
+    pub(super) retired: Vec<super::retired::Retired>,
     pub(super) last_heard: Instant,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
@@ -256,8 +257,8 @@ impl IkeSa {
             return;
         };
         let h = msg.header;
-        if self.is_retired(h.spi_i, h.spi_r) {
-            return self.handle_retired(now, &msg, data);
+        if let Some(i) = self.retired_index(h.spi_i, h.spi_r) {
+            return self.handle_retired(now, i, &msg, data);
         }
         // Until the IKE_SA_INIT response, the initiator knows no SPIr.
         let spi_r_ok = h.spi_r == self.spi_r || self.spi_r == 0 || h.spi_r == 0;
@@ -392,7 +393,7 @@ impl IkeSa {
         self.rekey = None;
         self.ike_rekey_at = None;
         self.ike_rekey = None;
-        self.retired = None;
+        self.retired.clear();
         self.events.push_back(Event::Down(reason));
     }
 

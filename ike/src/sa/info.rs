@@ -8,6 +8,13 @@ use std::time::Instant;
 
 impl IkeSa {
     pub(super) fn on_informational(&mut self, now: Instant, id: u32, payloads: &[Payload]) {
+        let deletes_ike = payloads
+            .iter()
+            .any(|p| matches!(p, Payload::Delete(d) if d.protocol_id == ProtocolId::Ike));
+        // §2.8.2: the peer rekeyed this SA without seeing our rekey.
+        if deletes_ike && self.peer_rekeyed_instead(now, id) {
+            return;
+        }
         let mut reply = Vec::new();
         let mut ike_deleted = false;
         for p in payloads {

@@ -165,7 +165,7 @@ impl IkeSa {
             child_rekeys: None,
             ike_rekey: None,
             ike_rekey_at: None,
-            retired: None,
+            retired: Vec::new(),
             last_heard: now,
             transmits: VecDeque::new(),
             events: VecDeque::new(),

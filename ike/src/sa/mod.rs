@@ -3,6 +3,7 @@
 
 mod auth;
 mod collision;
+mod collision_ike;
 pub mod cookie;
 mod fragment;
 mod ike_sa;
@@ -13,6 +14,7 @@ pub mod negotiate;
 mod protect;
 mod rekey;
 mod rekey_ike;
+mod retired;
 pub mod retransmit;
 pub mod selectors;
 mod types;

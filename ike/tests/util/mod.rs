@@ -126,6 +126,23 @@ impl Net {
         }
     }
 
+    /// Turns these faults on from now, counting datagrams afresh.
+    pub fn faults(&mut self, drop_every: usize, duplicate: bool, reverse: bool) {
+        self.drop_every = drop_every;
+        self.duplicate = duplicate;
+        self.reverse = reverse;
+        self.sent = 0;
+    }
+
+    /// Starts something (a rekey) on both sides at the same virtual
+    /// instant, as their timers would.
+    pub fn at_once(&self, a: &mut Side, b: &mut Side, start: impl Fn(&mut IkeSa, Instant)) {
+        for sa in [&mut a.sa, &mut b.sa].into_iter().flatten() {
+            start(sa, self.now);
+            sa.handle_timeout(self.now);
+        }
+    }
+
     /// Takes what one side sends now, logs it, and orders it for delivery.
     pub fn burst(&mut self, who: char, out: impl Iterator<Item = Transmit>) -> Vec<Transmit> {
         let mut burst: Vec<Transmit> = out.collect();
@@ -341,4 +358,46 @@ pub fn ike_rekeys(s: &Side) -> Vec<(u64, u64)> {
             _ => None,
         })
         .collect()
+}
+
+/// Both sides' configurations for the collision tests: no DPD, a 2 s
+/// grace period after a rekey.
+pub fn collision_configs() -> (IkeConfig, IkeConfig) {
+    let mut a = config("aes256gcm16-prfsha384-ecp384", "aes256gcm16", "k", A);
+    let mut b = config("aes256gcm16-prfsha384-ecp384", "aes256gcm16", "k", B);
+    for c in [&mut a, &mut b] {
+        c.dpd_interval = None;
+        c.rekey_grace = Duration::from_secs(2);
+    }
+    (a, b)
+}
+
+/// The faults the collision tests also run through: (drop every n-th,
+/// duplicate, reverse bursts).
+pub const FAULTS: [(usize, bool, bool); 5] = [
+    (3, false, false),
+    (4, true, true),
+    (5, false, true),
+    (0, true, true),
+    (0, false, true),
+];
+
+/// Runs a collision (`collide(seed, drop_every, duplicate, reverse)`,
+/// returning whether A's SA survived) for `seeds` on a clean network, and
+/// asserts the nonces let either side win.
+pub fn either_side_wins(seeds: u64, mut collide: impl FnMut(u64, usize, bool, bool) -> bool) {
+    let winners: Vec<bool> = (0..seeds).map(|s| collide(s, 0, false, false)).collect();
+    assert!(
+        winners.contains(&true) && winners.contains(&false),
+        "either side's SA survives, by the nonces: {winners:?}"
+    );
+}
+
+/// Runs a collision for `seeds` with each of [`FAULTS`].
+pub fn through_faults(seeds: u64, mut collide: impl FnMut(u64, usize, bool, bool) -> bool) {
+    for seed in 0..seeds {
+        for (drop_every, duplicate, reverse) in FAULTS {
+            collide(seed, drop_every, duplicate, reverse);
+        }
+    }
 }
