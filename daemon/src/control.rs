@@ -9,6 +9,7 @@ use crate::dataplane::inbound::{IkeDatagram, InCommand};
 use crate::dataplane::mmsg::Outgoing;
 use crate::dataplane::outbound::OutCommand;
 use crate::dataplane::transport::{Kind, TransportSocket};
+use crate::droplog::DropLog;
 use crate::run::{BoxError, Dataplane};
 use crate::status::{self, Board, IkeStatus};
 use config::{Config, IkeSettings, Transport};
@@ -73,6 +74,9 @@ pub struct Control {
     bgp: Option<mpsc::UnboundedSender<BgpCommand>>,
     /// Cookies and the cap on half-open responder SAs (RFC 7296 §2.6).
     gate: half_open::Gate,
+    /// IKE_SA_INIT requests refused or ignored: a flood must not flood
+    /// the log.
+    init_log: DropLog,
 }
 
 impl Control {
@@ -137,6 +141,7 @@ impl Control {
             switching: Vec::new(),
             bgp: None,
             gate: half_open::Gate::new(&cfg.daemon, Instant::now())?,
+            init_log: DropLog::new("IKE_SA_INIT not admitted"),
         })
     }
 
@@ -250,7 +255,7 @@ impl Control {
             .iter()
             .position(|t| t.peer == d.from.ip() && t.local == d.local.ip())
         else {
-            if is_init {
+            if is_init && self.init_log.allow() {
                 tracing::warn!(from = %d.from, "IKE_SA_INIT from an unconfigured peer ignored");
             }
             return;
@@ -278,11 +283,13 @@ impl Control {
             Box::new(SystemRng::new()),
         ) {
             Accepted::Sa(sa) => {
-                tracing::info!(tunnel = %t.name, peer = %d.from, "responding to IKE_SA_INIT");
+                tracing::debug!(tunnel = %t.name, peer = %d.from, "responding to IKE_SA_INIT");
                 t.incoming.push(*sa);
             }
             Accepted::Refused { reply, reason } => {
-                tracing::warn!(tunnel = %t.name, peer = %d.from, %reason, "IKE_SA_INIT refused");
+                if self.init_log.allow() {
+                    tracing::warn!(tunnel = %t.name, peer = %d.from, %reason, "IKE_SA_INIT refused");
+                }
                 t.status.last_error = reason.to_string();
                 let local = t.local;
                 self.send_now(local, reply);
