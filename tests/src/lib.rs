@@ -28,6 +28,8 @@
 #![warn(missing_docs)]
 
 pub mod bird;
+pub mod bird_config;
+pub mod bird_output;
 pub mod capture;
 pub mod hub_bed;
 pub mod iperf;

@@ -66,3 +66,23 @@ pub fn scratch_dir() -> ScratchDir {
         .unwrap_or_else(|e| panic!("create scratch dir {}: {e}", path.display()));
     ScratchDir { path }
 }
+
+/// A peer daemon's private directory under `scratch` (created, made
+/// absolute) and the path of its unix control socket `socket` in it.
+///
+/// # Panics
+/// If the directory cannot be made, or the socket path does not fit a
+/// unix socket address (108 bytes with the NUL).
+pub fn daemon_dir(scratch: &Path, socket: &str) -> (PathBuf, PathBuf) {
+    std::fs::create_dir_all(scratch)
+        .unwrap_or_else(|e| panic!("create {}: {e}", scratch.display()));
+    let dir = std::fs::canonicalize(scratch)
+        .unwrap_or_else(|e| panic!("canonicalize {}: {e}", scratch.display()));
+    let sock = dir.join(socket);
+    assert!(
+        sock.as_os_str().len() < 108,
+        "socket path {} is too long for a unix socket; use a shorter scratch dir",
+        sock.display()
+    );
+    (dir, sock)
+}

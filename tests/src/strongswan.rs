@@ -81,6 +81,7 @@ use std::time::{Duration, Instant};
 use crate::netns::Netns;
 use crate::poll::poll_until;
 use crate::process::{describe_output, pid_alive, run_with_timeout, ChildGuard};
+use crate::scratch::daemon_dir;
 
 /// How long [`StrongswanHub::start`] waits for charon's vici socket.
 pub const VICI_READY_TIMEOUT: Duration = Duration::from_secs(20);
@@ -618,17 +619,7 @@ impl StrongswanHub {
     /// includes charon's log.
     pub fn start(ns: &Netns, opts: HubOptions, scratch: &Path) -> StrongswanHub {
         opts.validate();
-        std::fs::create_dir_all(scratch)
-            .unwrap_or_else(|e| panic!("create {}: {e}", scratch.display()));
-        let dir = std::fs::canonicalize(scratch)
-            .unwrap_or_else(|e| panic!("canonicalize {}: {e}", scratch.display()));
-        let vici = dir.join("charon.vici");
-        // sun_path holds 108 bytes including the NUL.
-        assert!(
-            vici.as_os_str().len() < 108,
-            "vici socket path {} is too long for a unix socket; use a shorter scratch dir",
-            vici.display()
-        );
+        let (dir, vici) = daemon_dir(scratch, "charon.vici");
         let conf = dir.join("strongswan.conf");
         let swanctl = dir.join("swanctl.conf");
         write(&conf, &opts.strongswan_conf(&dir));

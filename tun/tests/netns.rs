@@ -57,18 +57,9 @@ fn ipv4_route_to_tun_delivers_packets() {
             nl.add_address(idx, V4_LOCAL.into(), 24)
                 .await
                 .expect("add_address");
-            nl.add_route(
-                idx,
-                V4_NET.into(),
-                16,
-                RouteAttrs {
-                    table: None,
-                    metric: None,
-                    bgp: false,
-                },
-            )
-            .await
-            .expect("add_route");
+            nl.add_route(idx, V4_NET.into(), 16, RouteAttrs::default())
+                .await
+                .expect("add_route");
         }
 
         let tun = AsyncTun::new(tun).expect("AsyncTun");
@@ -86,18 +77,9 @@ fn ipv4_route_to_tun_delivers_packets() {
 
         for _ in 0..2 {
             // Twice: ESRCH must be treated as success.
-            nl.del_route(
-                idx,
-                V4_NET.into(),
-                16,
-                RouteAttrs {
-                    table: None,
-                    metric: None,
-                    bgp: false,
-                },
-            )
-            .await
-            .expect("del_route");
+            nl.del_route(idx, V4_NET.into(), 16, RouteAttrs::default())
+                .await
+                .expect("del_route");
         }
         assert_unreachable(udp.send_to(b"x", (V4_PEER, 9999)));
     });
@@ -113,33 +95,20 @@ fn ipv6_routes_tables_and_metrics() {
         // Non-main tables, both the 8-bit header field and the RTA_TABLE
         // attribute (> 255), with metrics: add/del must be idempotent.
         for table in [100, 1000] {
+            let in_table = RouteAttrs {
+                table: Some(table),
+                metric: Some(7),
+                ..RouteAttrs::default()
+            };
             for _ in 0..2 {
-                nl.add_route(
-                    idx,
-                    V4_NET.into(),
-                    16,
-                    RouteAttrs {
-                        table: Some(table),
-                        metric: Some(7),
-                        bgp: false,
-                    },
-                )
-                .await
-                .unwrap();
+                nl.add_route(idx, V4_NET.into(), 16, in_table)
+                    .await
+                    .unwrap();
             }
             for _ in 0..2 {
-                nl.del_route(
-                    idx,
-                    V4_NET.into(),
-                    16,
-                    RouteAttrs {
-                        table: Some(table),
-                        metric: Some(7),
-                        bgp: false,
-                    },
-                )
-                .await
-                .unwrap();
+                nl.del_route(idx, V4_NET.into(), 16, in_table)
+                    .await
+                    .unwrap();
             }
         }
 
@@ -150,22 +119,17 @@ fn ipv6_routes_tables_and_metrics() {
         let peer: Ipv6Addr = "fd00:78::5".parse().unwrap();
         // Host bits in the destination are masked off.
         let dest = IpAddr::V6("fd00:78::1234".parse().unwrap());
+        let metric100 = RouteAttrs {
+            metric: Some(100),
+            ..RouteAttrs::default()
+        };
         for _ in 0..2 {
             nl.add_address(idx, local.into(), 64)
                 .await
                 .expect("add v6 address");
-            nl.add_route(
-                idx,
-                dest,
-                48,
-                RouteAttrs {
-                    table: None,
-                    metric: Some(100),
-                    bgp: false,
-                },
-            )
-            .await
-            .expect("add v6 route");
+            nl.add_route(idx, dest, 48, metric100)
+                .await
+                .expect("add v6 route");
         }
 
         let tun = AsyncTun::new(tun).expect("AsyncTun");
@@ -183,18 +147,9 @@ fn ipv6_routes_tables_and_metrics() {
         assert!(pkt.ends_with(b"vwand-tun6"));
 
         for _ in 0..2 {
-            nl.del_route(
-                idx,
-                dest,
-                48,
-                RouteAttrs {
-                    table: None,
-                    metric: Some(100),
-                    bgp: false,
-                },
-            )
-            .await
-            .expect("del v6 route");
+            nl.del_route(idx, dest, 48, metric100)
+                .await
+                .expect("del v6 route");
         }
         assert_unreachable(udp.send_to(b"x", (peer, 9999)));
     });
@@ -208,18 +163,9 @@ fn write_batch_injects_packets_into_stack() {
         let idx = tun.ifindex();
         nl.add_address(idx, V4_LOCAL.into(), 24).await.unwrap();
         // Route back to the sender so reverse-path filtering accepts it.
-        nl.add_route(
-            idx,
-            V4_NET.into(),
-            16,
-            RouteAttrs {
-                table: None,
-                metric: None,
-                bgp: false,
-            },
-        )
-        .await
-        .unwrap();
+        nl.add_route(idx, V4_NET.into(), 16, RouteAttrs::default())
+            .await
+            .unwrap();
 
         let rx = UdpSocket::bind((V4_LOCAL, 7777)).expect("bind receiver");
         rx.set_read_timeout(Some(Duration::from_millis(200)))

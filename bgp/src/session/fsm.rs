@@ -59,15 +59,30 @@ fn fail(s: &mut Session, now: Instant, id: super::ConnId, e: &WireError) {
 }
 
 fn notify_and_close(s: &mut Session, now: Instant, id: super::ConnId, n: Notification) {
+    close(s, now, id, Some(n.clone()), DownReason::NotificationSent(n));
+}
+
+/// Drops a connection, after sending `notify` if given. If it was the
+/// Established one the session goes down for `reason`; if it was the last
+/// one an automatic restart is scheduled.
+fn close(
+    s: &mut Session,
+    now: Instant,
+    id: super::ConnId,
+    notify: Option<Notification>,
+    reason: DownReason,
+) {
     let Some(pos) = s.conns.iter().position(|c| c.id == id) else {
         return;
     };
     let c = s.conns.remove(pos);
-    s.send(id, &Message::Notification(n.clone()), c.neg);
-    s.stats.notifications_sent += 1;
+    if let Some(n) = notify {
+        s.send(id, &Message::Notification(n), c.neg);
+        s.stats.notifications_sent += 1;
+    }
     s.actions.push_back(super::Action::Close(id));
     if c.state == ConnState::Established {
-        s.down(now, DownReason::NotificationSent(n));
+        s.down(now, reason);
     } else if s.conns.is_empty() {
         s.schedule_restart(now, Duration::ZERO);
     }
@@ -87,16 +102,7 @@ fn on_message(s: &mut Session, now: Instant, id: super::ConnId, m: Message) {
         (_, Message::Notification(n)) => {
             s.stats.notifications_received += 1;
             tracing::warn!(session = %s.cfg.name, notification = %n.describe(), "BGP NOTIFICATION received");
-            let pos = s.conns.iter().position(|c| c.id == id);
-            if let Some(pos) = pos {
-                s.conns.remove(pos);
-            }
-            s.actions.push_back(super::Action::Close(id));
-            if state == ConnState::Established {
-                s.down(now, DownReason::NotificationReceived(n));
-            } else if s.conns.is_empty() {
-                s.schedule_restart(now, Duration::ZERO);
-            }
+            close(s, now, id, None, DownReason::NotificationReceived(n));
         }
         // BGPOpen (event 19) in OpenSent.
         (ConnState::OpenSent, Message::Open(o)) => on_open(s, now, id, o),
@@ -156,8 +162,8 @@ fn on_open(s: &mut Session, now: Instant, id: super::ConnId, o: Open) {
         .conns
         .iter()
         .find(|c| c.id != id && c.state >= ConnState::OpenConfirm)
-        .map(|c| (c.id, c.dir, c.state));
-    if let (Some(this_dir), Some((other_id, other_dir, other_state))) = (this_dir, other) {
+        .map(|c| (c.id, c.state));
+    if let (Some(this_dir), Some((other_id, other_state))) = (this_dir, other) {
         s.stats.collisions += 1;
         if other_state == ConnState::Established {
             return notify_and_close(s, now, id, Notification::cease(cease::CONNECTION_COLLISION));
@@ -171,7 +177,6 @@ fn on_open(s: &mut Session, now: Instant, id: super::ConnId, o: Open) {
         };
         tracing::info!(session = %s.cfg.name, closing = ?close_dir, "BGP connection collision");
         let loser = if this_dir == close_dir { id } else { other_id };
-        debug_assert!(this_dir != other_dir || loser == id);
         notify_and_close(
             s,
             now,
@@ -347,18 +352,7 @@ pub(super) fn handle_timeout(s: &mut Session, now: Instant) {
             subcode: 0,
             data: Vec::new(),
         };
-        let was_up = s
-            .conns
-            .iter()
-            .any(|c| c.id == id && c.state == ConnState::Established);
-        notify_and_close(s, now, id, n);
-        if was_up {
-            // notify_and_close reported NotificationSent; the clearer
-            // reason is the hold timer.
-            if let Some(Event::Down(r)) = s.events.back_mut() {
-                *r = DownReason::HoldTimerExpired;
-            }
-        }
+        close(s, now, id, Some(n), DownReason::HoldTimerExpired);
     }
     // KeepaliveTimer_Expires (event 11).
     let due: Vec<_> = s

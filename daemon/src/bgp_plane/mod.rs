@@ -46,7 +46,6 @@ pub struct BgpPlane {
     routes: Routes,
     board: Board,
     tunnel_names: Vec<String>,
-    connect_timeout: Duration,
     dirty: bool,
 }
 
@@ -61,15 +60,16 @@ pub fn sessions(cfg: &Config) -> Vec<(usize, SessionConfig)> {
         .iter()
         .flat_map(|t| [t.get_ref().peer, t.get_ref().local])
         .collect();
+    // The IPv6 next hop when the session runs over IPv4.
+    let v6_local = cfg.tun.addresses.iter().find_map(|a| match a.addr() {
+        IpAddr::V6(v6) => Some(v6),
+        IpAddr::V4(_) => None,
+    });
     let mut out = Vec::new();
     for (ti, t) in cfg.tunnels.iter().enumerate() {
         let t = t.get_ref();
         let Some(s) = &t.bgp else { continue };
         let local = s.local(cfg).unwrap_or(IpAddr::V4(router_id));
-        let v6_local = cfg.tun.addresses.iter().find_map(|a| match a.addr() {
-            IpAddr::V6(v6) => Some(v6),
-            IpAddr::V4(_) => None,
-        });
         out.push((
             ti,
             SessionConfig {
@@ -174,11 +174,6 @@ impl BgpPlane {
             })?;
             tokio::spawn(tcp::accept_loop(l, net_tx.clone()));
         }
-        let connect_timeout = Duration::from_secs(
-            cfg.bgp
-                .as_ref()
-                .map_or(5, |b| b.connect_retry_seconds.max(1)),
-        );
         Ok(Some(Self {
             peers,
             conns: HashMap::new(),
@@ -192,7 +187,6 @@ impl BgpPlane {
                 .iter()
                 .map(|t| t.get_ref().name.clone())
                 .collect(),
-            connect_timeout,
             dirty: true,
         }))
     }
@@ -336,11 +330,12 @@ impl BgpPlane {
         match a {
             Action::Connect(conn) => {
                 let p = &self.peers[pi];
+                // A dial gives up when the session would retry anyway.
                 let (local, peer, ttl, timeout) = (
                     p.local,
                     SocketAddr::new(p.addr, BGP_PORT),
                     p.ttl,
-                    self.connect_timeout,
+                    p.session.config().connect_retry,
                 );
                 let md5 = p.md5.clone();
                 let tx = self.net_tx.clone();

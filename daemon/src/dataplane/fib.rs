@@ -17,7 +17,6 @@ pub type Tunnels = Vec<usize>;
 pub struct Fib {
     v4: Vec<(u8, HashMap<u32, Tunnels>)>,
     v6: Vec<(u8, HashMap<u128, Tunnels>)>,
-    len: usize,
 }
 
 fn mask4(a: u32, len: u8) -> u32 {
@@ -51,21 +50,20 @@ fn table<K>(tables: &mut Vec<(u8, HashMap<K, Tunnels>)>, len: u8) -> &mut HashMa
     &mut tables[pos].1
 }
 
-/// Sets or (with no tunnels) removes one key; returns whether it was there.
+/// Sets or (with no tunnels) removes one key.
 fn put<K: std::hash::Hash + Eq>(
     tables: &mut Vec<(u8, HashMap<K, Tunnels>)>,
     len: u8,
     key: K,
-    tunnels: &Tunnels,
-) -> bool {
+    tunnels: Tunnels,
+) {
     let t = table(tables, len);
-    let had = if tunnels.is_empty() {
-        t.remove(&key).is_some()
+    if tunnels.is_empty() {
+        t.remove(&key);
     } else {
-        t.insert(key, tunnels.clone()).is_some()
-    };
+        t.insert(key, tunnels);
+    }
     tables.retain(|(_, t)| !t.is_empty());
-    had
 }
 
 impl Fib {
@@ -85,19 +83,19 @@ impl Fib {
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.len
+        let v4: usize = self.v4.iter().map(|(_, t)| t.len()).sum();
+        let v6: usize = self.v6.iter().map(|(_, t)| t.len()).sum();
+        v4 + v6
     }
 
     /// Sets the tunnels of `net`; an empty list removes it.
     pub fn set(&mut self, net: IpNet, tunnels: Tunnels) {
         let net = net.trunc();
         let len = net.prefix_len();
-        let had = match net {
-            IpNet::V4(n) => put(&mut self.v4, len, u32::from(n.addr()), &tunnels),
-            IpNet::V6(n) => put(&mut self.v6, len, u128::from(n.addr()), &tunnels),
-        };
-        let has = !tunnels.is_empty();
-        self.len = self.len + usize::from(has) - usize::from(had);
+        match net {
+            IpNet::V4(n) => put(&mut self.v4, len, u32::from(n.addr()), tunnels),
+            IpNet::V6(n) => put(&mut self.v6, len, u128::from(n.addr()), tunnels),
+        }
     }
 
     /// The tunnels of exactly `net` (no longest-match).
