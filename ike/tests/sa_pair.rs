@@ -36,14 +36,7 @@ fn establishes_with_three_proposal_sets() {
 fn deterministic_transcript() {
     let run = || {
         let mut net = net();
-        let (a, _) = establish(
-            "aes256gcm16-prfsha384-ecp384",
-            "aes256gcm16",
-            "aes256gcm16-prfsha384-ecp384",
-            "aes256gcm16",
-            "shared secret",
-            &mut net,
-        );
+        let (a, _, _) = establish_default(&mut net);
         let c = a.child().unwrap().clone();
         (c.inbound.enc_key, c.outbound.spi)
     };
@@ -58,14 +51,7 @@ fn survives_loss_and_duplication() {
         let mut net = net();
         net.drop_every = drop_every;
         net.duplicate = duplicate;
-        let (a, b) = establish(
-            "aes256gcm16-prfsha384-ecp384",
-            "aes256gcm16",
-            "aes256gcm16-prfsha384-ecp384",
-            "aes256gcm16",
-            "shared secret",
-            &mut net,
-        );
+        let (a, b, _) = establish_default(&mut net);
         assert!(
             a.established() && b.established(),
             "drop {drop_every} dup {duplicate}: {:?} / {:?}",
@@ -163,14 +149,7 @@ fn no_common_proposal() {
 #[test]
 fn dead_peer_is_declared_within_the_retransmit_bound() {
     let mut net = net();
-    let (mut a, mut b) = establish(
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "shared secret",
-        &mut net,
-    );
+    let (mut a, mut b, _) = establish_default(&mut net);
     let start = net.now;
     b.sa = None; // the responder dies silently
     let cfg = config("aes256gcm16-prfsha384-ecp384", "aes256gcm16", "x", B);
@@ -188,20 +167,7 @@ fn dead_peer_is_declared_within_the_retransmit_bound() {
 #[test]
 fn delete_closes_both_sides() {
     let mut net = net();
-    let (mut a, mut b) = establish(
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "shared secret",
-        &mut net,
-    );
-    let cfg = config(
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "shared secret",
-        B,
-    );
+    let (mut a, mut b, cfg) = establish_default(&mut net);
     a.sa.as_mut().unwrap().close(net.now);
     drive(&mut net, &mut a, &mut b, &cfg, Duration::from_secs(5));
     assert_eq!(a.down(), Some(&DownReason::Closed));
@@ -215,20 +181,7 @@ fn delete_closes_both_sides() {
 #[test]
 fn liveness_checks_keep_a_healthy_sa_up() {
     let mut net = net();
-    let (mut a, mut b) = establish(
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "shared secret",
-        &mut net,
-    );
-    let cfg = config(
-        "aes256gcm16-prfsha384-ecp384",
-        "aes256gcm16",
-        "shared secret",
-        B,
-    );
+    let (mut a, mut b, cfg) = establish_default(&mut net);
     drive(&mut net, &mut a, &mut b, &cfg, Duration::from_secs(60));
     assert_eq!(a.down(), None);
     assert_eq!(b.down(), None);

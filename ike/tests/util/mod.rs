@@ -266,6 +266,14 @@ pub fn establish(
     establish_with(a_cfg, b_cfg, net)
 }
 
+/// The Azure custom policy both ways with the same PSK; returns the
+/// responder's configuration too, for [`drive`].
+pub fn establish_default(net: &mut Net) -> (Side, Side, IkeConfig) {
+    let (ike, esp) = ("aes256gcm16-prfsha384-ecp384", "aes256gcm16");
+    let (a, b) = establish(ike, esp, ike, esp, "shared secret", net);
+    (a, b, config(ike, esp, "shared secret", B))
+}
+
 pub fn establish_with(a_cfg: IkeConfig, b_cfg: IkeConfig, net: &mut Net) -> (Side, Side) {
     let mut a = Side {
         sa: Some(IkeSa::initiate(
