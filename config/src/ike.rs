@@ -50,6 +50,13 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
     Some(digits.chunks(2).map(|p| p[0] << 4 | p[1]).collect())
 }
 
+/// Traffic selectors for prefixes, any protocol and port.
+fn ts(nets: &[toml::Spanned<ipnet::IpNet>]) -> Vec<ike::wire::TrafficSelector> {
+    nets.iter()
+        .filter_map(|n| selectors::prefix(n.get_ref().addr(), n.get_ref().prefix_len()))
+        .collect()
+}
+
 fn legacy(i: &IkeSection) -> LegacyGroups {
     if i.allow_legacy {
         LegacyGroups::Allow
@@ -93,6 +100,27 @@ pub(crate) fn check(
     }
     for id in [&i.local_id, &i.remote_id].into_iter().flatten() {
         identity(id.get_ref()).map_err(|e| err(id.span().start, e))?;
+    }
+    for n in i.local_ts.iter().chain(&i.remote_ts) {
+        if n.get_ref().trunc() != *n.get_ref() {
+            return Err(err(
+                n.span().start,
+                format!(
+                    "traffic selector {} has host bits set; did you mean {}?",
+                    n.get_ref(),
+                    n.get_ref().trunc()
+                ),
+            ));
+        }
+    }
+    if i.local_ts.is_empty() || i.remote_ts.is_empty() {
+        return Err(err(
+            at,
+            format!(
+                "tunnel {:?}: local_ts and remote_ts may not be empty",
+                t.name
+            ),
+        ));
     }
     let f = *i.fragment_size.get_ref();
     if f != 0 && !(MIN_FRAGMENT_SIZE..=MAX_FRAGMENT_SIZE).contains(&f) {
@@ -152,9 +180,10 @@ impl TunnelSection {
             psk: i.psk.get_ref().0.clone(),
             ike_proposals,
             esp_proposals,
-            // Route-based, as Azure expects; the routes decide what enters.
-            local_ts: vec![selectors::any_v4()],
-            remote_ts: vec![selectors::any_v4()],
+            // Route-based by default, as Azure expects: the routes decide
+            // what enters; a policy-based peer may narrow (RFC 7296 §2.9).
+            local_ts: ts(&i.local_ts),
+            remote_ts: ts(&i.remote_ts),
             retransmit: RetransmitConfig {
                 initial: Duration::from_millis(i.retransmit_ms),
                 factor_percent: 200,
@@ -169,6 +198,7 @@ impl TunnelSection {
             rekey_grace: Duration::from_secs(2),
             ike_rekey_after: (i.ike_rekey_seconds > 0)
                 .then(|| Duration::from_secs(i.ike_rekey_seconds)),
+            child_rekey_bytes: (i.child_rekey_bytes > 0).then_some(i.child_rekey_bytes),
             fragment_size: (*i.fragment_size.get_ref() > 0).then(|| *i.fragment_size.get_ref()),
             // The daemon applies [daemon] ike_half_open_seconds.
             half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,

@@ -179,6 +179,22 @@ pub struct IkeSection {
     /// fragment makes; 0 turns fragmentation off.
     #[serde(default = "default_fragment_size")]
     pub fragment_size: Spanned<usize>,
+    /// Rekey a Child SA after this many inner bytes in either direction;
+    /// it stops 10% later. 0: by time only. Azure's "SA data size" is
+    /// 102,400,000 KB.
+    #[serde(default)]
+    pub child_rekey_bytes: u64,
+    /// Traffic selectors we propose: our side and the peer's. Azure's
+    /// route-based gateways use 0.0.0.0/0 both ways (the default); the
+    /// peer may narrow them, and the SA then carries only what they allow.
+    #[serde(default = "default_ts")]
+    pub local_ts: Vec<Spanned<IpNet>>,
+    #[serde(default = "default_ts")]
+    pub remote_ts: Vec<Spanned<IpNet>>,
+}
+
+fn default_ts() -> Vec<Spanned<IpNet>> {
+    vec![Spanned::new(0..0, IpNet::V4(Default::default()))]
 }
 
 fn default_fragment_size() -> Spanned<usize> {

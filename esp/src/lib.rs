@@ -21,6 +21,7 @@ mod lifetime;
 pub mod replay;
 mod sa;
 mod sad;
+mod selector;
 mod stats;
 
 pub use algorithm::{Encryption, Integrity, Transform, UnknownTransform, TRANSFORM_NAMES};
@@ -33,4 +34,5 @@ pub use sa::{
     MAX_HEADROOM, MAX_TAILROOM,
 };
 pub use sad::{DuplicateSpi, InboundSad};
+pub use selector::{Selector, Selectors};
 pub use stats::{InboundStats, OutboundStats, SaEvent, SaEventKind, SadStats};

@@ -11,11 +11,17 @@ use crate::cipher::{Cipher, KeyError};
 use crate::key::SecretBytes;
 use crate::lifetime::{Crossed, Lifetime, LifetimeTracker};
 use crate::replay::{ReplayError, ReplayWindow, DEFAULT_WINDOW};
+use crate::selector::Selectors;
 use crate::stats::{InboundStats, OutboundStats, SaEvent, SaEventKind};
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
 use std::time::Instant;
+
+/// A rekey is asked for when this fraction (1/2^n) of the sequence space
+/// is left: 2^26 packets without ESN, about a minute at a million packets
+/// per second.
+const SEQUENCE_LOW_SHIFT: u32 = 6;
 
 /// Headroom that fits every transform's ESP header and IV.
 pub const MAX_HEADROOM: usize = 8 + 16;
@@ -42,6 +48,8 @@ pub struct SaParams {
     pub lifetime: Lifetime,
     /// Inbound only: anti-replay window in packets.
     pub replay_window: u32,
+    /// The inner packets the SA may carry (RFC 4301 §4.4.1).
+    pub selectors: Selectors,
 }
 
 impl SaParams {
@@ -54,6 +62,7 @@ impl SaParams {
             esn: false,
             lifetime: Lifetime::default(),
             replay_window: DEFAULT_WINDOW,
+            selectors: Selectors::any(),
         }
     }
 }
@@ -80,6 +89,9 @@ pub enum DropReason {
     Expired,
     /// A dummy packet (next header 59): dropped on purpose.
     Dummy,
+    /// Authentic, but the inner packet lies outside the SA's traffic
+    /// selectors (RFC 4301 §5.2).
+    Selectors,
 }
 
 impl fmt::Display for DropReason {
@@ -94,6 +106,7 @@ impl fmt::Display for DropReason {
             DropReason::BadPadding => "bad padding",
             DropReason::Expired => "SA expired",
             DropReason::Dummy => "dummy packet",
+            DropReason::Selectors => "outside the traffic selectors",
         })
     }
 }
@@ -110,6 +123,7 @@ pub struct Decapsulated {
 struct SaCore {
     spi: u32,
     cipher: Cipher,
+    selectors: Selectors,
     esn: bool,
     lifetime: LifetimeTracker,
     events: VecDeque<SaEvent>,
@@ -120,6 +134,7 @@ impl SaCore {
         Ok(Self {
             spi: p.spi,
             cipher: Cipher::new(p.transform, &p.enc_key, p.integ_key.as_ref())?,
+            selectors: p.selectors.clone(),
             esn: p.esn,
             lifetime: LifetimeTracker::new(p.lifetime, now),
             // At most three events in an SA's life (soft, hard, sequence),
@@ -178,6 +193,10 @@ macro_rules! sa_common {
             pub fn poll_event(&mut self) -> Option<SaEvent> {
                 self.core.events.pop_front()
             }
+            /// The traffic selectors the SA enforces.
+            pub fn selectors(&self) -> &Selectors {
+                &self.core.selectors
+            }
         }
     };
 }
@@ -214,6 +233,13 @@ impl OutboundSa {
     /// Test and benchmark hook: continue from a given sequence number.
     pub fn set_last_seq(&mut self, seq: u64) {
         self.last_seq = seq;
+    }
+
+    /// RFC 4301 §5.1: whether the inner packet lies within the SA's
+    /// traffic selectors (always, for the usual 0.0.0.0/0).
+    #[inline]
+    pub fn admits(&self, packet: &[u8]) -> bool {
+        self.core.selectors.allows_outbound(packet)
     }
 
     /// RFC 4303 §3.1: wraps `buf[payload]` (an IP packet, `next_header` 4 or
@@ -256,6 +282,9 @@ impl OutboundSa {
         }
         let seq = self.last_seq + 1;
         self.last_seq = seq;
+        if seq == max - (max >> SEQUENCE_LOW_SHIFT) {
+            self.core.push(SaEventKind::SequenceLow);
+        }
 
         for (i, b) in buf[payload.end..payload.end + pad].iter_mut().enumerate() {
             *b = (i + 1) as u8;
@@ -326,6 +355,7 @@ impl InboundSa {
                 DropReason::BadPadding => s.bad_padding += 1,
                 DropReason::Expired => s.expired += 1,
                 DropReason::Dummy => s.dummy += 1,
+                DropReason::Selectors => s.selectors += 1,
             }
         }
         r
@@ -379,6 +409,13 @@ impl InboundSa {
             return Err(DropReason::Dummy);
         }
         let inner_len = inner_ip_len(&buf[hdr..payload_end], nh).ok_or(DropReason::Malformed)?;
+        if !self
+            .core
+            .selectors
+            .allows_inbound(&buf[hdr..hdr + inner_len])
+        {
+            return Err(DropReason::Selectors);
+        }
 
         self.stats.packets += 1;
         self.stats.bytes += inner_len as u64;

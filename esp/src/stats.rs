@@ -31,6 +31,9 @@ pub struct InboundStats {
     pub expired: u64,
     /// Dummy packets (next header 59, RFC 4303 §2.6), dropped on purpose.
     pub dummy: u64,
+    /// Authentic packets outside the negotiated traffic selectors
+    /// (RFC 4301 §5.2).
+    pub selectors: u64,
 }
 
 /// Counters of an inbound SA table that belong to no SA.
@@ -57,4 +60,7 @@ pub enum SaEventKind {
     /// The outbound sequence number cannot advance (RFC 4303 §3.3.3): a new
     /// SA is needed. The SA refuses to send from now on.
     SequenceExhausted,
+    /// 1/64 of the outbound sequence space is left: rekey now, before it
+    /// runs out.
+    SequenceLow,
 }

@@ -60,6 +60,7 @@ fn counters(sad: &InboundSad) -> Vec<(String, u64)> {
             malformed,
             expired,
             dummy,
+            selectors,
         } = *sa.stats();
         let spi = sa.spi();
         for (name, n) in [
@@ -71,6 +72,7 @@ fn counters(sad: &InboundSad) -> Vec<(String, u64)> {
             ("malformed", malformed),
             ("expired", expired),
             ("dummy", dummy),
+            ("selectors", selectors),
         ] {
             v.push((format!("{spi}.{name}"), n));
         }
@@ -101,6 +103,7 @@ fn decap_counted(sad: &mut InboundSad, pkt: &mut [u8]) -> Result<esp::Decapsulat
         Err(DropReason::BadPadding) => format!("{spi}.bad_padding"),
         Err(DropReason::Expired) => format!("{spi}.expired"),
         Err(DropReason::Dummy) => format!("{spi}.dummy"),
+        Err(DropReason::Selectors) => format!("{spi}.selectors"),
     };
     assert_eq!(moved, vec![(expected, 1)], "{r:?}");
     r

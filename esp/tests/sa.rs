@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use esp::{
     next_header, DropReason, EncapError, InboundSa, InboundSad, LimitKind, Limits, OutboundSa,
-    ReplayError, SaEventKind,
+    ReplayError, SaEventKind, Selector, Selectors,
 };
 use std::time::{Duration, Instant};
 
@@ -368,4 +368,55 @@ fn lifetimes_fire_once_each() {
     assert_eq!(sa.poll_timeout(), None);
     let mut esp = seal(&mut OutboundSa::new(&p, now).unwrap(), &pkt, 4);
     assert_eq!(sa.decapsulate(&mut esp), Err(DropReason::Expired));
+}
+
+/// RFC 4301 §5.1/§5.2: an SA narrowed to 10.0.0.1 → 10.0.0.2 admits only
+/// that outbound, and drops (and counts) an authentic inbound packet
+/// outside it after the ICV check.
+#[test]
+fn traffic_selectors_are_enforced_both_ways() {
+    let host = |a: &str| Selector {
+        start: a.parse().unwrap(),
+        end: a.parse().unwrap(),
+        protocol: 0,
+        start_port: 0,
+        end_port: u16::MAX,
+    };
+    let mut out_p = params("aes256gcm16", true);
+    out_p.selectors = Selectors::new(vec![host("10.0.0.1")], vec![host("10.0.0.2")]);
+    // The receiver's view of the same SA: its local side is 10.0.0.2.
+    let mut in_p = out_p.clone();
+    in_p.selectors = Selectors::new(vec![host("10.0.0.2")], vec![host("10.0.0.1")]);
+    let now = Instant::now();
+    let mut out = OutboundSa::new(&out_p, now).unwrap();
+    let mut inb = InboundSa::new(&in_p, now).unwrap();
+    let inside = ipv4_packet(60, 1);
+    let mut outside = ipv4_packet(60, 2);
+    outside[12..16].copy_from_slice(&[10, 0, 0, 9]);
+    assert!(out.admits(&inside));
+    assert!(!out.admits(&outside));
+    let mut esp = seal(&mut out, &inside, next_header::IPV4);
+    assert!(inb.decapsulate(&mut esp).is_ok());
+    // A sender that ignores the selectors: authentic, but refused.
+    let mut esp = seal(&mut out, &outside, next_header::IPV4);
+    assert_eq!(inb.decapsulate(&mut esp), Err(DropReason::Selectors));
+    assert_eq!(inb.stats().selectors, 1);
+    assert_eq!(inb.stats().packets, 1);
+}
+
+#[test]
+fn low_sequence_space_asks_for_a_rekey_before_exhaustion() {
+    let (mut out, _) = pair("aes256gcm16", false);
+    let low = u64::from(u32::MAX) - (u64::from(u32::MAX) >> 6);
+    out.set_last_seq(low - 2);
+    let pkt = ipv4_packet(40, 1);
+    seal(&mut out, &pkt, next_header::IPV4);
+    assert_eq!(out.poll_event(), None);
+    seal(&mut out, &pkt, next_header::IPV4);
+    assert_eq!(
+        out.poll_event().map(|e| e.kind),
+        Some(SaEventKind::SequenceLow)
+    );
+    seal(&mut out, &pkt, next_header::IPV4);
+    assert_eq!(out.poll_event(), None, "once");
 }

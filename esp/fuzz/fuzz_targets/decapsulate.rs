@@ -85,9 +85,17 @@ fn counters(sad: &InboundSad) -> (u64, u64) {
             malformed,
             expired,
             dummy,
+            selectors,
         } = *sa.stats();
         accepted += packets;
-        dropped += replay + too_old + icv_failure + bad_padding + malformed + expired + dummy;
+        dropped += replay
+            + too_old
+            + icv_failure
+            + bad_padding
+            + malformed
+            + expired
+            + dummy
+            + selectors;
     }
     (accepted, dropped)
 }

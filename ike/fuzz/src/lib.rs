@@ -242,6 +242,7 @@ pub fn config(me: SocketAddr, peer: SocketAddr, variant: u8) -> IkeConfig {
         replay_window: 1024,
         child_rekey_after: (variant & 0x10 != 0).then(|| Duration::from_secs(5)),
         ike_rekey_after: (variant & 0x80 != 0).then(|| Duration::from_secs(7)),
+        child_rekey_bytes: None,
         rekey_grace: if variant & 0x40 != 0 {
             Duration::ZERO
         } else {

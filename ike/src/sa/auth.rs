@@ -195,9 +195,29 @@ impl IkeSa {
         } else {
             (k.initiator_to_responder, k.responder_to_initiator, tsr, tsi)
         };
+        let mut inbound = sa_params(our_spi, c, inbound_keys, window);
+        let mut outbound = sa_params(peer_spi, c, outbound_keys, window);
+        // Inbound sees our side as the destination: the same pair, read
+        // the other way round by the SA.
+        inbound.selectors = super::selectors::to_esp(&local_ts, &remote_ts);
+        outbound.selectors = inbound.selectors.clone();
+        if let Some(bytes) = self.cfg.child_rekey_bytes {
+            let lifetime = esp::Lifetime {
+                soft: esp::Limits {
+                    bytes: Some(bytes),
+                    ..Default::default()
+                },
+                hard: esp::Limits {
+                    bytes: Some(bytes.saturating_add(bytes / 10)),
+                    ..Default::default()
+                },
+            };
+            inbound.lifetime = lifetime;
+            outbound.lifetime = lifetime;
+        }
         let child = ChildSa {
-            inbound: sa_params(our_spi, c, inbound_keys, window),
-            outbound: sa_params(peer_spi, c, outbound_keys, window),
+            inbound,
+            outbound,
             encap: self.nat || self.cfg.force_encap,
             local_ts,
             remote_ts,

@@ -52,6 +52,8 @@ pub(super) struct Outstanding {
     /// The datagrams of the request: one, or its fragments (RFC 7383).
     pub bytes: Vec<Vec<u8>>,
     pub timer: Retransmit,
+    /// When the request first went out.
+    pub first_sent: Instant,
 }
 
 /// A Child SA handed to the owner. The newest is the current one; older
@@ -112,6 +114,9 @@ pub struct IkeSa {
     /// redundant, until they are deleted.
     pub(super) retired: Vec<super::retired::Retired>,
     pub(super) last_heard: Instant,
+    /// When an authenticated response to one of our requests last came:
+    /// proof that the path works both ways (liveness, `liveness.rs`).
+    pub(super) last_answer: Option<Instant>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
 }
@@ -317,6 +322,7 @@ impl IkeSa {
                 };
                 self.outstanding = None;
                 self.last_heard = now;
+                self.last_answer = Some(now);
                 match kind {
                     Pending::Auth => self.on_auth_response(now, &inner),
                     Pending::Delete => self.down(DownReason::Closed),
@@ -483,7 +489,6 @@ impl IkeSa {
         Header::new(self.spi_i, self.spi_r, exchange, flags, message_id)
     }
 
-    /// Sends a new request of ours and arms its retransmission.
     /// Sends a new request of ours (one datagram, or its fragments) and
     /// arms its retransmission, which resends the same bytes.
     pub(super) fn request(
@@ -493,11 +498,24 @@ impl IkeSa {
         message_id: u32,
         bytes: Vec<Vec<u8>>,
     ) {
+        self.request_with(now, kind, message_id, bytes, self.cfg.retransmit);
+    }
+
+    /// As [`IkeSa::request`], with its own retransmission schedule.
+    pub(super) fn request_with(
+        &mut self,
+        now: Instant,
+        kind: Pending,
+        message_id: u32,
+        bytes: Vec<Vec<u8>>,
+        schedule: super::RetransmitConfig,
+    ) {
         self.outstanding = Some(Outstanding {
             kind,
             message_id,
             bytes: bytes.clone(),
-            timer: Retransmit::new(self.cfg.retransmit, now),
+            timer: Retransmit::new(schedule, now),
+            first_sent: now,
         });
         self.send_all(bytes);
     }
@@ -519,10 +537,20 @@ impl IkeSa {
         kind: Pending,
         payloads: Vec<Payload>,
     ) {
+        self.start_informational_with(now, kind, payloads, self.cfg.retransmit);
+    }
+
+    pub(super) fn start_informational_with(
+        &mut self,
+        now: Instant,
+        kind: Pending,
+        payloads: Vec<Payload>,
+        schedule: super::RetransmitConfig,
+    ) {
         let id = self.ids.take_request_id();
         let header = self.header(ExchangeType::Informational, false, id);
         if let Some(bytes) = self.seal(header, &payloads) {
-            self.request(now, kind, id, bytes);
+            self.request_with(now, kind, id, bytes, schedule);
         }
     }
 

@@ -89,7 +89,7 @@ fn refusal(
 }
 
 /// Whether a header is that of an initiator's first IKE_SA_INIT request.
-pub(super) fn is_init_request(h: &Header) -> bool {
+pub fn is_init_request(h: &Header) -> bool {
     h.exchange_type == ExchangeType::IkeSaInit
         && !h.flags.response()
         && h.flags.initiator()
@@ -167,6 +167,7 @@ impl IkeSa {
             ike_rekey_at: None,
             retired: Vec::new(),
             last_heard: now,
+            last_answer: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }

@@ -26,6 +26,16 @@ pub(crate) struct Retired {
     expires: Instant,
 }
 
+impl Retired {
+    /// Our SPI in the retired SA.
+    pub(super) fn local_spi(&self) -> u64 {
+        match self.role {
+            Role::Initiator => self.spi_i,
+            Role::Responder => self.spi_r,
+        }
+    }
+}
+
 impl IkeSa {
     /// Exchanges the current SA's identity and protection with retired
     /// context `i` (twice restores them).

@@ -73,6 +73,39 @@ pub fn intersect(a: &TrafficSelector, b: &TrafficSelector) -> Option<TrafficSele
     }
 }
 
+fn esp_selector(ts: &TrafficSelector) -> Option<esp::Selector> {
+    let (start, end, r) = match ts {
+        TrafficSelector::Ipv4(r) => (
+            IpAddr::V4(r.start),
+            IpAddr::V4(r.end),
+            (r.ip_protocol, r.start_port, r.end_port),
+        ),
+        TrafficSelector::Ipv6(r) => (
+            IpAddr::V6(r.start),
+            IpAddr::V6(r.end),
+            (r.ip_protocol, r.start_port, r.end_port),
+        ),
+        TrafficSelector::Other { .. } => return None,
+    };
+    Some(esp::Selector {
+        start,
+        end,
+        protocol: r.0,
+        start_port: r.1,
+        end_port: r.2,
+    })
+}
+
+/// The negotiated selectors as the ESP SA enforces them (RFC 4301 §5.1,
+/// §5.2); selector types ESP cannot check are left out, so they match
+/// nothing.
+pub fn to_esp(local: &[TrafficSelector], remote: &[TrafficSelector]) -> esp::Selectors {
+    esp::Selectors::new(
+        local.iter().filter_map(esp_selector).collect(),
+        remote.iter().filter_map(esp_selector).collect(),
+    )
+}
+
 /// Every non-empty intersection of the peer's selectors with ours, in the
 /// peer's order; empty means TS_UNACCEPTABLE.
 pub fn narrow(peer: &[TrafficSelector], ours: &[TrafficSelector]) -> Vec<TrafficSelector> {

@@ -34,6 +34,10 @@ pub struct IkeConfig {
     pub child_rekey_after: Option<Duration>,
     /// Rekey the IKE SA this long after it was created (less up to 10%).
     pub ike_rekey_after: Option<Duration>,
+    /// Rekey a Child SA once this many inner bytes crossed it in either
+    /// direction (RFC 4301 §4.4.2.1 soft lifetime, Azure's "SA data
+    /// size"); it stops passing traffic 10% later (the hard lifetime).
+    pub child_rekey_bytes: Option<u64>,
     /// After a rekey, the old inbound SA stays this long for packets in
     /// flight (make-before-break).
     pub rekey_grace: Duration,
