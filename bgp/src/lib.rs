@@ -22,10 +22,12 @@
 
 pub mod guard;
 mod rib;
+pub mod select;
 mod session;
 pub mod wire;
 
 pub use rib::{ImportPolicy, Rib, Route};
+pub use select::{Candidate, LocRib, Ranking};
 pub use session::{Action, ConnId, DownReason, Event, Session, SessionConfig, SessionStats, State};
 
 /// Azure drops a BGP session that receives more than 4,000 prefixes.

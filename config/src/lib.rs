@@ -8,12 +8,14 @@
 mod bgp_section;
 mod error;
 mod ike;
+mod liveness;
 mod model;
 mod validate;
 
 pub use bgp_section::{BgpSection, TunnelBgpSection};
 pub use error::ConfigError;
 pub use ike::IkeSettings;
+pub use liveness::LivenessSection;
 pub use model::{
     Config, DaemonSection, HexSecret, IkeSection, ManualSa, ManualSection, Named, TextSecret,
     Transport, TunSection, TunnelSection,
@@ -56,6 +58,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut config: Config =
         toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
     validate::check(&config, path, text)?;
+    config.liveness.check(path, text)?;
     let err = |offset: usize, reason: String| ConfigError::at(path, text, offset, reason);
     config.warnings = bgp_section::check(&config, &err)?;
     Ok(config)

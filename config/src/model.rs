@@ -17,6 +17,9 @@ pub struct Config {
     pub tunnels: Vec<Spanned<TunnelSection>>,
     /// The embedded BGP speaker.
     pub bgp: Option<crate::bgp_section::BgpSection>,
+    /// Failover: liveness checks, suspicion, hold-down, retries.
+    #[serde(default)]
+    pub liveness: crate::liveness::LivenessSection,
     /// Findings that do not stop the daemon (e.g. the encryption guard's
     /// warnings), each with its place in the file.
     #[serde(skip)]

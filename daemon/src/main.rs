@@ -8,6 +8,7 @@ mod droplog;
 mod notify;
 mod run;
 mod status;
+mod underlay;
 
 use clap::{Parser, Subcommand};
 use std::io::{IsTerminal, Write};

@@ -1,10 +1,11 @@
 //! Daemon start-up, signal handling and shutdown.
 
 use crate::bgp_plane::{self, BgpCommand, BgpPlane, RouteSink, Routes};
-use crate::control::Control;
+use crate::control::{Control, Inputs};
 use crate::dataplane::fib::Fib;
 use crate::dataplane::inbound::{IkeDatagram, InCommand, InTunnel, Inbound};
 use crate::dataplane::outbound::{OutCommand, OutTunnel, Outbound};
+use crate::dataplane::report::{self, Activities, SaReport};
 use crate::dataplane::transport::{Kind, TransportSocket};
 use crate::notify::notify;
 use crate::status;
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
-use tun::{AsyncTun, Netlink, RouteAttrs, Tun, TunOptions};
+use tun::{AsyncTun, Netlink, RouteAttrs, RouteWatch, Tun, TunOptions};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -43,7 +44,8 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     }
     let tun = Arc::new(AsyncTun::new(tun)?);
     let board = status::new_board();
-    let dp = build_dataplane(&cfg, &tun, &board)?;
+    let (reports_tx, reports_rx) = mpsc::unbounded_channel();
+    let (dp, ike_rx) = build_dataplane(&cfg, &tun, &board, reports_tx)?;
     for w in &cfg.warnings {
         tracing::warn!(warning = %w, "configuration");
     }
@@ -56,21 +58,41 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
         metric: cfg.bgp.as_ref().map_or(100, |b| b.route_metric),
         out: dp.out_commands.clone(),
         inbound: dp.in_commands.clone(),
+        board: board.clone(),
+        names: cfg
+            .tunnels
+            .iter()
+            .map(|t| t.get_ref().name.clone())
+            .collect(),
     };
     let mut bgp = BgpPlane::new(&cfg, Routes::new(sink, statics), board.clone(), bgp_rx)?;
     if let Some(b) = bgp.as_mut() {
         b.start_manual(&cfg);
     }
-    let control = Control::new(&cfg, &dp, board.clone())
+    let (paths_tx, paths_rx) = mpsc::channel(64);
+    let watch = RouteWatch::new().map_err(|e| format!("cannot watch netlink: {e}"))?;
+    let endpoints = cfg
+        .tunnels
+        .iter()
+        .enumerate()
+        .map(|(tunnel, t)| crate::underlay::Endpoints {
+            tunnel,
+            local: t.get_ref().local,
+            peer: t.get_ref().peer,
+        })
+        .collect();
+    let underlay_task = tokio::spawn(crate::underlay::watch(watch, endpoints, paths_tx));
+    let inputs = Inputs {
+        ike: ike_rx,
+        reports: reports_rx,
+        paths: paths_rx,
+    };
+    let control = Control::new(&cfg, &dp, board.clone(), inputs)
         .await?
         .with_bgp(bgp_tx.clone());
     let Dataplane {
-        outbound,
-        inbounds,
-        ike_rx,
-        ..
+        outbound, inbounds, ..
     } = dp;
-    let control = control.attach(ike_rx);
 
     let listener = status::bind(&cfg.daemon.status_socket).map_err(|e| {
         format!(
@@ -133,6 +155,7 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
         }
     }
     status_task.abort();
+    underlay_task.abort();
     let _ = std::fs::remove_file(&cfg.daemon.status_socket);
     let summary = status::compact_json(&board);
     tracing::info!(%summary, "final counters");
@@ -183,7 +206,8 @@ pub struct Dataplane {
     pub in_commands: Vec<mpsc::Sender<InCommand>>,
     pub out_commands: mpsc::Sender<OutCommand>,
     pub ike_tx: mpsc::Sender<IkeDatagram>,
-    pub ike_rx: mpsc::Receiver<IkeDatagram>,
+    /// Per tunnel, what the data plane saw (for liveness).
+    pub activity: Activities,
 }
 
 fn socket_for(
@@ -207,7 +231,9 @@ fn build_dataplane(
     cfg: &Config,
     tun: &Arc<AsyncTun>,
     board: &status::Board,
-) -> Result<Dataplane, BoxError> {
+    reports: mpsc::UnboundedSender<SaReport>,
+) -> Result<(Dataplane, mpsc::Receiver<IkeDatagram>), BoxError> {
+    let activity = report::activities(cfg.tunnels.len());
     let now = Instant::now();
     let mut socket_index: BTreeMap<(Kind, IpAddr), usize> = BTreeMap::new();
     let mut sockets = Vec::new();
@@ -256,17 +282,18 @@ fn build_dataplane(
             }
             (None, None) => return Err(format!("tunnel {} has no keys", t.name).into()),
         };
-        out_tunnels.push(OutTunnel {
-            name: t.name.clone(),
+        out_tunnels.push(OutTunnel::new(
+            t.name.clone(),
             sa,
-            socket: s,
-            dest: sockets[s].peer_addr(t.peer),
-        });
+            s,
+            sockets[s].peer_addr(t.peer),
+        ));
         in_tunnels.push(InTunnel {
             name: t.name.clone(),
             peer: t.peer,
             policy_drops: 0,
             wrong_peer: 0,
+            batch: 0,
         });
         status::update(board, |st| {
             st.tunnels.insert(t.name.clone(), entry);
@@ -301,6 +328,8 @@ fn build_dataplane(
             board: board.clone(),
             commands: rx,
             ike: is_nat_t.then(|| ike_tx.clone()),
+            activity: activity.clone(),
+            reports: reports.clone(),
         });
     }
     let (out_tx, out_rx) = mpsc::channel(64);
@@ -311,14 +340,19 @@ fn build_dataplane(
         fib: Fib::new(fib),
         board: board.clone(),
         commands: out_rx,
+        activity: activity.clone(),
+        reports,
     };
-    Ok(Dataplane {
-        outbound,
-        inbounds,
-        sockets,
-        in_commands,
-        out_commands: out_tx,
-        ike_tx,
+    Ok((
+        Dataplane {
+            outbound,
+            inbounds,
+            sockets,
+            in_commands,
+            out_commands: out_tx,
+            ike_tx,
+            activity,
+        },
         ike_rx,
-    })
+    ))
 }

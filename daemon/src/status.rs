@@ -38,14 +38,37 @@ pub struct InboundCounters {
     pub policy: u64,
     /// Authentic ESP from an address other than the tunnel's peer.
     pub wrong_peer: u64,
+    /// Authentic, but outside the negotiated traffic selectors.
+    pub selectors: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TunnelStatus {
     pub peer: String,
     pub transport: String,
+    /// Whether it carries flows: "up", "suspect", "rejoining" or "down".
+    pub health: String,
+    /// Why, when suspect.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub health_reason: String,
+    /// When the health last changed (Unix time, ms), and how long ago.
+    pub health_since_ms: u64,
+    pub health_age_s: f64,
+    /// Round trip of the last liveness check.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub liveness_rtt_ms: Option<f64>,
+    /// ESP packets sent and received over the tunnel's life.
+    pub esp_packets_out: u64,
+    pub esp_packets_in: u64,
+    /// Packets sent in the last second, and the distinct flows among them
+    /// (estimated).
+    pub interval_packets: u64,
+    pub interval_flows: u64,
     pub transform: String,
     pub esn: bool,
+    /// The current Child SA's negotiated traffic selectors.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub selectors: String,
     pub outbound: OutboundCounters,
     pub inbound: InboundCounters,
     /// For IKE-keyed tunnels.
@@ -122,7 +145,24 @@ pub struct TunCounters {
     pub refused: u64,
     /// The tunnel has no SA yet (IKE not established).
     pub no_sa: u64,
+    /// Outside every candidate SA's traffic selectors (RFC 4301 §5.1).
+    pub selectors: u64,
     pub send_errors: u64,
+}
+
+/// One path of a prefix.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RoutePath {
+    pub tunnel: String,
+    /// 0: the multipath set; higher: backups.
+    pub tier: u8,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RouteStatus {
+    pub paths: Vec<RoutePath>,
+    /// The tunnels that carry it now: the best tier's up tunnels.
+    pub carried_by: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -133,6 +173,10 @@ pub struct Status {
     pub transports: BTreeMap<String, TransportCounters>,
     /// The IKE responder's DoS protection, all tunnels together.
     pub ike: IkeResponderStatus,
+    /// Prefixes routed into the tunnels (static and learned; the first
+    /// MAX_LISTED_ROUTES), with their paths.
+    pub routes: BTreeMap<String, RouteStatus>,
+    pub routes_count: usize,
 }
 
 /// RFC 7296 §2.6: half-open responder SAs and the cookies that guard them.
@@ -149,6 +193,19 @@ pub struct IkeResponderStatus {
     pub half_open_refused: u64,
     /// Half-open SAs dropped because IKE_AUTH never came.
     pub half_open_expired: u64,
+    /// IKE datagrams dropped before reaching an SA.
+    pub undecodable: u64,
+    pub unknown_spi: u64,
+    /// IKE_SA_INIT requests from addresses no tunnel is configured for.
+    pub unconfigured: u64,
+    pub simultaneous_start: u64,
+    /// Liveness checks started because ESP went out unanswered, and the
+    /// times a tunnel became suspect.
+    pub liveness_checks: u64,
+    pub suspects: u64,
+    /// Data-plane changes the control plane waited for longer than
+    /// expected (each is applied anyway: the channel never drops).
+    pub dataplane_slow_acks: u64,
 }
 
 pub type Board = Arc<Mutex<Status>>;
@@ -173,9 +230,45 @@ pub fn compact_json(board: &Board) -> String {
     serde_json::to_string(&*guard).unwrap_or_default()
 }
 
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The board with what depends on the moment: ages, and which tunnels
+/// carry each prefix now.
 fn snapshot(board: &Board) -> String {
-    let guard = board.lock().unwrap_or_else(|p| p.into_inner());
-    serde_json::to_string_pretty(&*guard).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    let mut s = {
+        let guard = board.lock().unwrap_or_else(|p| p.into_inner());
+        guard.clone()
+    };
+    let now = unix_ms(std::time::SystemTime::now());
+    for t in s.tunnels.values_mut() {
+        t.health_age_s = now.saturating_sub(t.health_since_ms) as f64 / 1000.0;
+    }
+    let up = |name: &str| s.tunnels.get(name).is_some_and(|t| t.health == "up");
+    let carried: Vec<Vec<String>> = s
+        .routes
+        .values()
+        .map(|r| {
+            let best = r
+                .paths
+                .iter()
+                .filter(|p| up(&p.tunnel))
+                .map(|p| p.tier)
+                .min();
+            r.paths
+                .iter()
+                .filter(|p| Some(p.tier) == best && up(&p.tunnel))
+                .map(|p| p.tunnel.clone())
+                .collect()
+        })
+        .collect();
+    for (r, c) in s.routes.values_mut().zip(carried) {
+        r.carried_by = c;
+    }
+    serde_json::to_string_pretty(&s).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
 /// Binds the status socket: mode 0660, replacing a stale socket file.

@@ -30,14 +30,8 @@ fn a_tunnel_comes_up_and_messages_route_by_spi() {
     }
     // A's inbound SPI is B's outbound.
     assert_eq!(w.nodes[0].children[0].0, w.nodes[1].children[0].1);
-    assert!(w.nodes[1]
-        .handled
-        .iter()
-        .any(|e| *e == DatagramEvent::NewSa(T)));
-    assert!(w.nodes[1]
-        .handled
-        .iter()
-        .any(|e| *e == DatagramEvent::Routed(T)));
+    assert!(w.nodes[1].handled.contains(&DatagramEvent::NewSa(T)));
+    assert!(w.nodes[1].handled.contains(&DatagramEvent::Routed(T)));
     // An idle tunnel is never checked for liveness by traffic.
     w.run_for(Duration::from_secs(5));
     assert_eq!(w.nodes[0].ep.stats().liveness_checks, 0);
@@ -312,10 +306,7 @@ fn cookies_are_required_and_honoured_through_the_endpoint() {
     };
     let mut w = World::new(11, cfg, [true, false]);
     w.establish(Duration::from_secs(2));
-    assert!(w.nodes[1]
-        .handled
-        .iter()
-        .any(|e| *e == DatagramEvent::Cookie));
+    assert!(w.nodes[1].handled.contains(&DatagramEvent::Cookie));
     assert_eq!(w.nodes[1].ep.cookie_stats().verified, 1);
     assert_eq!(w.nodes[1].ep.half_open(), 0);
 }

@@ -13,6 +13,8 @@
 //!   [`tokio::io::unix::AsyncFd`].
 //! * [`Netlink`] — idempotent address and route management (IPv4 and IPv6)
 //!   over rtnetlink.
+//! * [`RouteWatch`] — whether a peer is reachable from a local address,
+//!   and notifications when links, addresses or routes change.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -48,8 +50,10 @@ mod batch;
 mod device;
 mod ioctl;
 pub mod netlink;
+pub mod underlay;
 
 pub use async_io::AsyncTun;
 pub use device::{Tun, TunOptions, TUN_CLONE_DEVICE};
 pub use ioctl::MAX_IFNAME_LEN;
 pub use netlink::{Netlink, RouteAttrs};
+pub use underlay::{RouteWatch, Unreachable};

@@ -381,7 +381,7 @@ impl BgpPlane {
                 p.status.last_error.clear();
             }
             Event::Down(reason) => p.status.last_error = reason.to_string(),
-            Event::RouteUpdated { prefix, .. } => self.routes.learn(tunnel, prefix),
+            Event::RouteUpdated { prefix, route } => self.routes.learn(tunnel, prefix, &route),
             Event::RouteWithdrawn { prefix } => self.routes.forget(tunnel, prefix),
         }
     }

@@ -1,10 +1,13 @@
 //! Learned prefixes become kernel routes through the TUN, and entries of
-//! vwand's own forwarding table naming every tunnel that can carry them
-//! (the input of active-active spreading and failover).
+//! vwand's own forwarding table naming the tunnels that can carry them in
+//! preference tiers: the sessions' routes ranked by the BGP decision
+//! process (`bgp::select`), static routes ahead of them.
 
-use crate::dataplane::fib::Tunnels;
+use crate::dataplane::fib::{Path, Tunnels};
 use crate::dataplane::inbound::InCommand;
 use crate::dataplane::outbound::OutCommand;
+use crate::status::{self, Board, RoutePath, RouteStatus};
+use bgp::{Candidate, LocRib, Route};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::mpsc;
@@ -17,6 +20,9 @@ pub struct RouteSink {
     pub metric: u32,
     pub out: mpsc::Sender<OutCommand>,
     pub inbound: Vec<mpsc::Sender<InCommand>>,
+    pub board: Board,
+    /// Tunnel names by index, for the status document.
+    pub names: Vec<String>,
 }
 
 impl RouteSink {
@@ -32,8 +38,8 @@ impl RouteSink {
 /// Learned prefixes and the static routes they combine with.
 pub struct Routes {
     sink: RouteSink,
-    statics: BTreeMap<IpNet, Tunnels>,
-    learned: BTreeMap<IpNet, BTreeSet<usize>>,
+    statics: BTreeMap<IpNet, Vec<usize>>,
+    learned: LocRib,
     in_kernel: BTreeSet<IpNet>,
     pending: BTreeSet<IpNet>,
     pub kernel_errors: u64,
@@ -41,42 +47,65 @@ pub struct Routes {
 
 impl Routes {
     pub fn new(sink: RouteSink, statics: Vec<(IpNet, usize)>) -> Self {
-        let mut s: BTreeMap<IpNet, Tunnels> = BTreeMap::new();
+        let mut s: BTreeMap<IpNet, Vec<usize>> = BTreeMap::new();
         for (net, t) in statics {
             let v = s.entry(net.trunc()).or_default();
             if !v.contains(&t) {
                 v.push(t);
             }
         }
-        Self {
+        let mut routes = Self {
             sink,
+            pending: s.keys().copied().collect(),
             statics: s,
-            learned: BTreeMap::new(),
+            learned: LocRib::new(),
             in_kernel: BTreeSet::new(),
-            pending: BTreeSet::new(),
             kernel_errors: 0,
-        }
+        };
+        let pending = std::mem::take(&mut routes.pending);
+        routes.publish(&pending);
+        routes
     }
 
-    pub fn learn(&mut self, tunnel: usize, prefix: IpNet) {
-        if self.learned.entry(prefix).or_default().insert(tunnel) {
+    pub fn learn(&mut self, tunnel: usize, prefix: IpNet, route: &Route) {
+        if self
+            .learned
+            .update(prefix, Candidate::from_route(tunnel, route))
+        {
             self.pending.insert(prefix);
         }
     }
 
     pub fn forget(&mut self, tunnel: usize, prefix: IpNet) {
-        if let Some(set) = self.learned.get_mut(&prefix) {
-            if set.remove(&tunnel) {
-                if set.is_empty() {
-                    self.learned.remove(&prefix);
-                }
-                self.pending.insert(prefix);
-            }
+        if self.learned.withdraw(&prefix, tunnel) {
+            self.pending.insert(prefix);
         }
     }
 
     pub fn installed(&self) -> usize {
         self.in_kernel.len()
+    }
+
+    /// The paths of a prefix: static routes in tier 0, then the learned
+    /// ones by rank (behind the static ones, if any).
+    fn paths(&self, prefix: &IpNet) -> Tunnels {
+        let statics = self.statics.get(prefix);
+        let shift = u8::from(statics.is_some());
+        let mut paths: Tunnels = statics
+            .into_iter()
+            .flatten()
+            .map(|&tunnel| Path { tier: 0, tunnel })
+            .collect();
+        for (tier, tunnel) in self.learned.ranked(prefix) {
+            if !paths.iter().any(|p| p.tunnel == tunnel) {
+                paths.push(Path {
+                    tier: tier.saturating_add(shift),
+                    tunnel,
+                });
+            }
+        }
+        paths.sort();
+        paths
     }
 
     /// Applies what changed: kernel routes first, then the data plane's
@@ -85,22 +114,12 @@ impl Routes {
         if self.pending.is_empty() {
             return;
         }
-        let mut batch = Vec::with_capacity(self.pending.len());
-        for prefix in std::mem::take(&mut self.pending) {
-            let learned: Vec<usize> = self
-                .learned
-                .get(&prefix)
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            let statics = self.statics.get(&prefix);
-            let mut tunnels: Tunnels = statics.cloned().unwrap_or_default();
-            for t in &learned {
-                if !tunnels.contains(t) {
-                    tunnels.push(*t);
-                }
-            }
+        let pending = std::mem::take(&mut self.pending);
+        let mut batch = Vec::with_capacity(pending.len());
+        for &prefix in &pending {
+            let paths = self.paths(&prefix);
             // Static prefixes already have their kernel route.
-            let want_kernel = !learned.is_empty() && statics.is_none();
+            let want_kernel = !paths.is_empty() && !self.statics.contains_key(&prefix);
             let have_kernel = self.in_kernel.contains(&prefix);
             let s = &self.sink;
             let (addr, len) = (prefix.addr(), prefix.prefix_len());
@@ -121,11 +140,56 @@ impl Routes {
                 }
                 self.in_kernel.remove(&prefix);
             }
-            batch.push((prefix, tunnels));
+            batch.push((prefix, paths));
         }
         for tx in &self.sink.inbound {
             let _ = tx.send(InCommand::Routes(batch.clone())).await;
         }
         let _ = self.sink.out.send(OutCommand::Routes(batch)).await;
+        self.publish(&pending);
+    }
+
+    /// The status document's view of the changed prefixes (the first
+    /// MAX_LISTED_ROUTES prefixes are listed; the count is complete).
+    fn publish(&self, changed: &BTreeSet<IpNet>) {
+        let names = &self.sink.names;
+        let views: Vec<(String, Vec<RoutePath>)> = changed
+            .iter()
+            .map(|p| {
+                let paths = self
+                    .paths(p)
+                    .into_iter()
+                    .map(|x| RoutePath {
+                        tunnel: names.get(x.tunnel).cloned().unwrap_or_default(),
+                        tier: x.tier,
+                    })
+                    .collect();
+                (p.to_string(), paths)
+            })
+            .collect();
+        let count = self.learned.len()
+            + self
+                .statics
+                .keys()
+                .filter(|p| self.learned.ranked(p).is_empty())
+                .count();
+        status::update(&self.sink.board, |b| {
+            for (prefix, paths) in views {
+                if paths.is_empty() {
+                    b.routes.remove(&prefix);
+                } else if b.routes.len() < status::MAX_LISTED_ROUTES
+                    || b.routes.contains_key(&prefix)
+                {
+                    b.routes.insert(
+                        prefix,
+                        RouteStatus {
+                            paths,
+                            carried_by: Vec::new(),
+                        },
+                    );
+                }
+            }
+            b.routes_count = count;
+        });
     }
 }

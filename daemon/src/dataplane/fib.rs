@@ -1,4 +1,5 @@
-//! Which tunnels carry a destination: longest prefix wins.
+//! Which tunnels can carry a destination: longest prefix wins, and each
+//! prefix names its paths by preference tier.
 //!
 //! One hash table per prefix length present, probed from the longest:
 //! a lookup costs one probe per distinct length (a handful in practice)
@@ -9,9 +10,17 @@ use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-/// The tunnels able to carry a prefix, in preference order. More than one
-/// when several instances advertise it (the active-active input).
-pub type Tunnels = Vec<usize>;
+/// One tunnel able to carry a prefix, and its preference tier: tier 0 is
+/// the multipath set flows are spread over, higher tiers are backups
+/// (`bgp::select`). Static routes are tier 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Path {
+    pub tier: u8,
+    pub tunnel: usize,
+}
+
+/// The paths of a prefix, best tier first.
+pub type Tunnels = Vec<Path>;
 
 #[derive(Debug, Default, Clone)]
 pub struct Fib {
@@ -67,14 +76,16 @@ fn put<K: std::hash::Hash + Eq>(
 }
 
 impl Fib {
-    /// A table of static routes, one tunnel each (a prefix listed twice
-    /// collects both tunnels).
+    /// A table of static routes, one tunnel each, all tier 0 (a prefix
+    /// listed for two tunnels is spread over both).
     pub fn new(entries: Vec<(IpNet, usize)>) -> Self {
         let mut fib = Fib::default();
-        for (net, t) in entries {
+        for (net, tunnel) in entries {
             let mut ts = fib.get(&net).to_vec();
-            if !ts.contains(&t) {
-                ts.push(t);
+            let p = Path { tier: 0, tunnel };
+            if !ts.contains(&p) {
+                ts.push(p);
+                ts.sort();
             }
             fib.set(net, ts);
         }
@@ -98,8 +109,8 @@ impl Fib {
         }
     }
 
-    /// The tunnels of exactly `net` (no longest-match).
-    pub fn get(&self, net: &IpNet) -> &[usize] {
+    /// The paths of exactly `net` (no longest-match).
+    pub fn get(&self, net: &IpNet) -> &[Path] {
         let net = net.trunc();
         let found = match net {
             IpNet::V4(n) => self
@@ -116,8 +127,8 @@ impl Fib {
         found.map_or(&[], |v| v.as_slice())
     }
 
-    /// Every tunnel of the longest prefix holding `dst`.
-    pub fn lookup_all(&self, dst: IpAddr) -> &[usize] {
+    /// The paths of the longest prefix holding `dst`.
+    pub fn lookup_all(&self, dst: IpAddr) -> &[Path] {
         let found = match dst {
             IpAddr::V4(a) => {
                 let a = u32::from(a);
@@ -131,9 +142,16 @@ impl Fib {
         found.map_or(&[], |v| v.as_slice())
     }
 
+    /// Whether `tunnel` is a path of the longest prefix holding `addr`
+    /// (RFC 4301 §5.2: an inner source must route back into the tunnel
+    /// it came from).
+    pub fn routes_via(&self, addr: IpAddr, tunnel: usize) -> bool {
+        self.lookup_all(addr).iter().any(|p| p.tunnel == tunnel)
+    }
+
     #[cfg(test)]
     pub fn lookup(&self, dst: IpAddr) -> Option<usize> {
-        self.lookup_all(dst).first().copied()
+        self.lookup_all(dst).first().map(|p| p.tunnel)
     }
 }
 
@@ -160,14 +178,23 @@ mod tests {
         assert_eq!(fib.lookup("fe80::1".parse().unwrap()), None);
     }
 
+    fn tier0(ts: &[usize]) -> Tunnels {
+        ts.iter().map(|&tunnel| Path { tier: 0, tunnel }).collect()
+    }
+
     #[test]
     fn set_replaces_and_removes() {
         let mut fib = Fib::new(vec![(n("10.0.0.0/8"), 0)]);
-        fib.set(n("10.51.231.0/24"), vec![1, 2]);
-        assert_eq!(fib.lookup_all("10.51.231.9".parse().unwrap()), &[1, 2]);
+        fib.set(n("10.51.231.0/24"), tier0(&[1, 2]));
+        assert_eq!(
+            fib.lookup_all("10.51.231.9".parse().unwrap()),
+            tier0(&[1, 2])
+        );
+        assert!(fib.routes_via("10.51.231.9".parse().unwrap(), 2));
+        assert!(!fib.routes_via("10.51.231.9".parse().unwrap(), 0));
         assert_eq!(fib.len(), 2);
-        fib.set(n("10.51.231.0/24"), vec![2]);
-        assert_eq!(fib.lookup_all("10.51.231.9".parse().unwrap()), &[2]);
+        fib.set(n("10.51.231.0/24"), tier0(&[2]));
+        assert_eq!(fib.lookup_all("10.51.231.9".parse().unwrap()), tier0(&[2]));
         fib.set(n("10.51.231.0/24"), vec![]);
         assert_eq!(fib.lookup("10.51.231.9".parse().unwrap()), Some(0));
         assert_eq!(fib.len(), 1);
@@ -182,7 +209,7 @@ mod tests {
             let a = std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8));
             fib.set(
                 IpNet::V4(ipnet::Ipv4Net::new(a, 24).unwrap()),
-                vec![(i % 2) as usize],
+                tier0(&[(i % 2) as usize]),
             );
         }
         assert_eq!(fib.len(), 10_000);

@@ -5,6 +5,7 @@
 use super::fib::{Fib, Tunnels};
 use super::ip;
 use super::mmsg::{BATCH, UNSPECIFIED};
+use super::report::{Activities, SaReport, SaReports};
 use super::transport::{Classified, TransportSocket};
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TransportCounters};
@@ -14,7 +15,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tun::AsyncTun;
 
 /// Largest datagram the socket can deliver.
@@ -26,16 +27,20 @@ pub struct InTunnel {
     pub peer: IpAddr,
     pub policy_drops: u64,
     pub wrong_peer: u64,
+    /// Packets of the batch being received.
+    pub batch: u64,
 }
 
-/// From the control plane.
+/// From the control plane; SA changes are answered once in effect.
 pub enum InCommand {
     Install {
         tunnel: usize,
         sa: Box<InboundSa>,
+        done: oneshot::Sender<()>,
     },
     Remove {
         spi: u32,
+        done: oneshot::Sender<()>,
     },
     /// Prefixes learned or lost: the tunnels that may carry each.
     Routes(Vec<(IpNet, Tunnels)>),
@@ -64,6 +69,8 @@ pub struct Inbound {
     pub commands: mpsc::Receiver<InCommand>,
     /// Where IKE messages on this socket go (UDP 4500 only).
     pub ike: Option<mpsc::Sender<IkeDatagram>>,
+    pub activity: Activities,
+    pub reports: SaReports,
 }
 
 impl Inbound {
@@ -85,6 +92,11 @@ impl Inbound {
                         c.datagrams += n as u64;
                         for i in 0..n {
                             self.handle(&mut slots[i][..lens[i]], from[i], &mut c, &mut drops);
+                        }
+                        for (t, tunnel) in self.tunnels.iter_mut().enumerate() {
+                            if let Some(a) = self.activity.get(t) {
+                                a.add_rx(std::mem::take(&mut tunnel.batch));
+                            }
                         }
                     }
                     Err(e) => {
@@ -162,7 +174,7 @@ impl Inbound {
             return;
         }
         let inner = &esp[d.inner];
-        let allowed = ip::source(inner).is_some_and(|src| self.policy.lookup_all(src).contains(&t));
+        let allowed = ip::source(inner).is_some_and(|src| self.policy.routes_via(src, t));
         if !allowed {
             tunnel.policy_drops += 1;
             if drops.allow() {
@@ -170,6 +182,7 @@ impl Inbound {
             }
             return;
         }
+        tunnel.batch += 1;
         if let Err(e) = self.tun.get_ref().write_packet(inner) {
             c.tun_write_errors += 1;
             if drops.allow() {
@@ -180,18 +193,25 @@ impl Inbound {
 
     fn command(&mut self, cmd: InCommand) {
         match cmd {
-            InCommand::Install { tunnel, sa } => {
+            InCommand::Install { tunnel, sa, done } => {
                 let spi = sa.spi();
-                if self.sad.insert(*sa).is_ok() {
-                    self.by_spi.insert(spi, tunnel);
-                    tracing::info!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SA installed");
+                match self.sad.insert(*sa) {
+                    Ok(()) => {
+                        self.by_spi.insert(spi, tunnel);
+                        tracing::info!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SA installed");
+                    }
+                    Err(_) => {
+                        tracing::error!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SPI already installed; the new SA is not")
+                    }
                 }
+                let _ = done.send(());
             }
-            InCommand::Remove { spi } => {
+            InCommand::Remove { spi, done } => {
                 if self.sad.remove(spi).is_some() {
                     self.by_spi.remove(&spi);
                     tracing::info!(socket = %self.socket.label(), spi = format_args!("{spi:#010x}"), "inbound SA removed");
                 }
+                let _ = done.send(());
             }
             InCommand::Routes(changes) => {
                 for (net, tunnels) in changes {
@@ -202,8 +222,11 @@ impl Inbound {
     }
 
     fn publish(&mut self, c: &TransportCounters) {
-        while let Some(ev) = self.sad.poll_event() {
-            tracing::warn!(spi = format_args!("{:#010x}", ev.spi), event = ?ev.kind, "inbound SA lifetime event");
+        while let Some(event) = self.sad.poll_event() {
+            tracing::info!(spi = format_args!("{:#010x}", event.spi), event = ?event.kind, "inbound SA lifetime event");
+            if let Some(&tunnel) = self.by_spi.get(&event.spi) {
+                let _ = self.reports.send(SaReport { tunnel, event });
+            }
         }
         status::update(&self.board, |s| {
             s.transports.insert(self.socket.label(), c.clone());
@@ -225,6 +248,7 @@ impl Inbound {
                 i.malformed = st.malformed;
                 i.expired = st.expired;
                 i.dummy = st.dummy;
+                i.selectors = st.selectors;
                 i.policy = tunnel.policy_drops;
                 i.wrong_peer = tunnel.wrong_peer;
             }

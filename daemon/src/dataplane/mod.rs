@@ -7,4 +7,6 @@ pub mod inbound;
 pub mod ip;
 pub mod mmsg;
 pub mod outbound;
+pub mod report;
+pub mod select;
 pub mod transport;

@@ -1,15 +1,19 @@
-//! TUN → ESP: read a batch from the TUN, encapsulate each packet in place,
-//! send the batch with one `sendmmsg` per socket.
+//! TUN → ESP: read a batch from the TUN; per packet, find the prefix's
+//! paths, pick the tunnel by the flow's hash (`select`), encapsulate in
+//! place; send the batch with one `sendmmsg` per socket.
 
 use super::fib::{Fib, Tunnels};
 use super::ip;
 use super::mmsg::{Outgoing, BATCH};
+use super::report::{is_unreachable, Activities, SaReport, SaReports};
+use super::select::{choose, flow_hash, Carry};
 use super::transport::TransportSocket;
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TunCounters};
 use esp::{EncapError, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
 use ipnet::IpNet;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -18,32 +22,97 @@ use tun::AsyncTun;
 /// Largest packet a TUN read returns (without GSO).
 const MAX_PACKET: usize = 65535;
 
+/// Flows seen in an interval, by linear counting over a bitmap of flow
+/// hashes (one bit set per packet; no per-flow state).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Interval {
+    pub packets: u64,
+    bits: [u64; 4],
+}
+
+impl Interval {
+    #[inline]
+    fn count(&mut self, flow: u64) {
+        self.packets += 1;
+        let b = (flow >> 56) as usize;
+        self.bits[b / 64] |= 1 << (b % 64);
+    }
+
+    /// Estimated distinct flows: m·ln(m / zero bits), m = 256.
+    pub fn flows(&self) -> u64 {
+        let ones: u32 = self.bits.iter().map(|w| w.count_ones()).sum();
+        if ones == 0 {
+            return 0;
+        }
+        let zeros = f64::from(256 - ones).max(0.5);
+        (256.0 * (256.0 / zeros).ln()).round() as u64
+    }
+}
+
 pub struct OutTunnel {
     pub name: String,
-    /// `None` until IKE installs an SA: packets are dropped as `no_sa`.
+    /// `None` until IKE installs an SA.
     pub sa: Option<OutboundSa>,
     pub socket: usize,
     pub dest: SocketAddr,
+    /// Up (Active), or suspect or rejoining (Standby); the control plane
+    /// sets it from the tunnel's health.
+    pub health: Carry,
+    pub interval: Interval,
+    /// Packets of the batch being sent.
+    batch: u64,
 }
 
-/// From the control plane. Installing replaces the tunnel's SA, so traffic
-/// switches to a new SA at once (make-before-break: the peer's inbound SA
-/// was installed first).
+impl OutTunnel {
+    pub fn new(name: String, sa: Option<OutboundSa>, socket: usize, dest: SocketAddr) -> Self {
+        // Manual SAs carry at once; IKE tunnels wait for their health.
+        let health = if sa.is_some() {
+            Carry::Active
+        } else {
+            Carry::Standby
+        };
+        Self {
+            name,
+            sa,
+            socket,
+            dest,
+            health,
+            interval: Interval::default(),
+            batch: 0,
+        }
+    }
+
+    #[inline]
+    fn carry(&self, packet: &[u8]) -> Carry {
+        match &self.sa {
+            Some(sa) if sa.admits(packet) => self.health,
+            _ => Carry::Unable,
+        }
+    }
+}
+
+/// From the control plane. Every command that changes SAs is answered
+/// once it is in effect, so the control plane can sequence IKE messages
+/// after it (make-before-break).
 pub enum OutCommand {
+    /// Installing replaces the tunnel's SA, so traffic switches to a new SA
+    /// at once (the peer's inbound SA was installed first).
     Install {
         tunnel: usize,
         sa: Box<OutboundSa>,
         socket: usize,
         dest: SocketAddr,
-        /// Answered once the switch is done, so the control plane sends
-        /// its next IKE message (a DELETE of the old SA) only after it.
-        done: Option<oneshot::Sender<()>>,
+        done: oneshot::Sender<()>,
     },
+    /// Removes the tunnel's SA if it is still this one.
     Remove {
         tunnel: usize,
         spi: u32,
+        done: oneshot::Sender<()>,
     },
-    /// Prefixes learned or lost: the tunnels that may carry each.
+    /// The tunnel's health: whether it carries flows.
+    Health { tunnel: usize, carry: Carry },
+    /// Prefixes learned or lost: the paths of each.
     Routes(Vec<(IpNet, Tunnels)>),
 }
 
@@ -54,6 +123,8 @@ pub struct Outbound {
     pub fib: Fib,
     pub board: Board,
     pub commands: mpsc::Receiver<OutCommand>,
+    pub activity: Activities,
+    pub reports: SaReports,
 }
 
 struct Done {
@@ -71,6 +142,7 @@ impl Outbound {
         let mut counters = TunCounters::default();
         let mut drops = DropLog::new("outbound");
         let mut publish = tokio::time::interval(Duration::from_millis(250));
+        let mut interval = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
                 // Commands first: an SA installed before our IKE response
@@ -91,6 +163,7 @@ impl Outbound {
                     }
                 },
                 _ = publish.tick() => self.publish(&counters),
+                _ = interval.tick() => self.close_interval(),
                 _ = shutdown.changed() => break,
             }
         }
@@ -112,32 +185,45 @@ impl Outbound {
                 c.malformed += 1;
                 continue;
             };
-            let candidates = self.fib.lookup_all(dst);
-            // The first tunnel of the prefix that has an SA; the
-            // active-active work spreads flows over all of them.
-            let up = candidates
-                .iter()
-                .copied()
-                .find(|&t| self.tunnels.get(t).is_some_and(|t| t.sa.is_some()));
-            let Some(t) = up.or(candidates.first().copied()) else {
+            let paths = self.fib.lookup_all(dst);
+            if paths.is_empty() {
                 c.no_route += 1;
                 if drops.allow() {
                     tracing::debug!(%dst, "no tunnel for destination");
                 }
                 continue;
+            }
+            let flow = flow_hash(pkt);
+            let tunnels = &self.tunnels;
+            let carry = |t: usize| tunnels.get(t).map_or(Carry::Unable, |x| x.carry(pkt));
+            let Some(t) = choose(paths, flow, carry) else {
+                // Some path has an SA that refuses the packet: outside the
+                // negotiated selectors (RFC 4301 §5.1). Otherwise no SA yet.
+                let has_sa = paths
+                    .iter()
+                    .any(|p| tunnels.get(p.tunnel).is_some_and(|x| x.sa.is_some()));
+                if has_sa {
+                    c.selectors += 1;
+                } else {
+                    c.no_sa += 1;
+                }
+                continue;
             };
             let tunnel = &mut self.tunnels[t];
             let Some(sa) = tunnel.sa.as_mut() else {
-                c.no_sa += 1;
                 continue;
             };
             match sa.encapsulate(&mut slots[i], payload, nh) {
-                Ok(r) => done.push(Done {
-                    slot: i,
-                    start: r.start,
-                    end: r.end,
-                    tunnel: t,
-                }),
+                Ok(r) => {
+                    tunnel.interval.count(flow);
+                    tunnel.batch += 1;
+                    done.push(Done {
+                        slot: i,
+                        start: r.start,
+                        end: r.end,
+                        tunnel: t,
+                    });
+                }
                 Err(e) => {
                     c.refused += 1;
                     if drops.allow() {
@@ -149,22 +235,42 @@ impl Outbound {
         }
     }
 
-    async fn send(&self, slots: &[Vec<u8>], done: &[Done], c: &mut TunCounters) {
+    async fn send(&mut self, slots: &[Vec<u8>], done: &[Done], c: &mut TunCounters) {
         for (s, socket) in self.sockets.iter().enumerate() {
             let mut msgs = [Outgoing {
                 data: &[],
                 to: super::mmsg::UNSPECIFIED,
             }; BATCH];
+            let mut owner = [0usize; BATCH];
             let mut n = 0;
             for d in done.iter().filter(|d| self.tunnels[d.tunnel].socket == s) {
                 msgs[n] = Outgoing {
                     data: &slots[d.slot][d.start..d.end],
                     to: self.tunnels[d.tunnel].dest,
                 };
+                owner[n] = d.tunnel;
                 n += 1;
             }
-            if n > 0 {
-                c.send_errors += socket.send_all(&msgs[..n]).await;
+            if n == 0 {
+                continue;
+            }
+            let tunnels = &mut self.tunnels;
+            let activity = &self.activity;
+            c.send_errors += socket
+                .send_all(&msgs[..n], |i, e| {
+                    let t = owner[i];
+                    tunnels[t].batch = tunnels[t].batch.saturating_sub(1);
+                    if is_unreachable(e) {
+                        if let Some(a) = activity.get(t) {
+                            a.unreachable.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+                .await;
+        }
+        for (t, tunnel) in self.tunnels.iter_mut().enumerate() {
+            if let Some(a) = self.activity.get(t) {
+                a.add_tx(std::mem::take(&mut tunnel.batch));
             }
         }
     }
@@ -184,16 +290,20 @@ impl Outbound {
                     t.socket = socket;
                     t.dest = dest;
                 }
-                if let Some(done) = done {
-                    let _ = done.send(());
-                }
+                let _ = done.send(());
             }
-            OutCommand::Remove { tunnel, spi } => {
+            OutCommand::Remove { tunnel, spi, done } => {
                 if let Some(t) = self.tunnels.get_mut(tunnel) {
                     if t.sa.as_ref().is_some_and(|s| s.spi() == spi) {
                         tracing::info!(tunnel = %t.name, spi = format_args!("{spi:#010x}"), "outbound SA removed");
                         t.sa = None;
                     }
+                }
+                let _ = done.send(());
+            }
+            OutCommand::Health { tunnel, carry } => {
+                if let Some(t) = self.tunnels.get_mut(tunnel) {
+                    t.health = carry;
                 }
             }
             OutCommand::Routes(changes) => {
@@ -204,14 +314,37 @@ impl Outbound {
         }
     }
 
+    /// Lifetime and sequence events go to the control plane.
     fn drain_events(&mut self) {
-        for t in &mut self.tunnels {
-            let Some(sa) = t.sa.as_mut() else { continue };
-            while let Some(ev) = sa.poll_event() {
-                tracing::warn!(tunnel = %t.name, spi = format_args!("{:#010x}", ev.spi), event = ?ev.kind,
-                    "outbound SA needs a rekey");
+        for (t, tunnel) in self.tunnels.iter_mut().enumerate() {
+            let Some(sa) = tunnel.sa.as_mut() else {
+                continue;
+            };
+            while let Some(event) = sa.poll_event() {
+                tracing::info!(tunnel = %tunnel.name, spi = format_args!("{:#010x}", event.spi), event = ?event.kind,
+                    "outbound SA lifetime event");
+                let _ = self.reports.send(SaReport { tunnel: t, event });
             }
         }
+    }
+
+    /// Publishes and resets the per-tunnel interval figures.
+    fn close_interval(&mut self) {
+        let figures: Vec<(String, u64, u64)> = self
+            .tunnels
+            .iter_mut()
+            .map(|t| {
+                let i = std::mem::take(&mut t.interval);
+                (t.name.clone(), i.packets, i.flows())
+            })
+            .collect();
+        status::update(&self.board, |s| {
+            for (name, packets, flows) in figures {
+                let e = s.tunnels.entry(name).or_default();
+                e.interval_packets = packets;
+                e.interval_flows = flows;
+            }
+        });
     }
 
     fn publish(&self, c: &TunCounters) {

@@ -117,25 +117,36 @@ impl TransportSocket {
     }
 
     /// Sends every message, waiting when the socket buffer is full.
-    /// Returns the number of messages the kernel refused.
-    pub async fn send_all(&self, mut msgs: &[Outgoing<'_>]) -> u64 {
-        let mut failed = 0;
-        while !msgs.is_empty() {
+    /// Returns the number of messages the kernel refused; `failed` hears
+    /// of each, by its index in `msgs`.
+    pub async fn send_all(
+        &self,
+        msgs: &[Outgoing<'_>],
+        mut failed: impl FnMut(usize, &io::Error),
+    ) -> u64 {
+        let mut at = 0;
+        let mut refused = 0;
+        while at < msgs.len() {
             let Ok(mut guard) = self.io.writable().await else {
-                return failed + msgs.len() as u64;
+                let e = io::Error::other("socket no longer pollable");
+                for i in at..msgs.len() {
+                    failed(i, &e);
+                }
+                return refused + (msgs.len() - at) as u64;
             };
-            match guard.try_io(|fd| mmsg::send_batch(fd.as_raw_fd(), msgs)) {
-                Ok(Ok(n)) => msgs = &msgs[n..],
+            match guard.try_io(|fd| mmsg::send_batch(fd.as_raw_fd(), &msgs[at..])) {
+                Ok(Ok(n)) => at += n,
                 // A hard error concerns the first message: skip it.
                 Ok(Err(e)) => {
-                    failed += 1;
-                    tracing::debug!(error = %e, to = %msgs[0].to, "send failed");
-                    msgs = &msgs[1..];
+                    refused += 1;
+                    tracing::debug!(error = %e, to = %msgs[at].to, "send failed");
+                    failed(at, &e);
+                    at += 1;
                 }
                 Err(_would_block) => continue,
             }
         }
-        failed
+        refused
     }
 }
 

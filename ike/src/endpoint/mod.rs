@@ -114,6 +114,12 @@ impl Endpoint {
         })
     }
 
+    /// Where the tunnel's IKE SA talks to the peer (its port floats to
+    /// 4500 behind a NAT, RFC 7296 §2.23).
+    pub fn remote(&self, id: TunnelId) -> Option<SocketAddr> {
+        self.tunnels.get(&id)?.sa.as_ref().map(IkeSa::remote)
+    }
+
     pub fn stats(&self) -> EndpointStats {
         self.stats
     }

@@ -106,6 +106,46 @@ pub fn to_esp(local: &[TrafficSelector], remote: &[TrafficSelector]) -> esp::Sel
     )
 }
 
+/// A selector as an operator reads it: a prefix when the range is one
+/// (`10.51.231.0/24`), else `start-end`; then the protocol and ports if
+/// they are restricted.
+pub fn describe(ts: &TrafficSelector) -> String {
+    fn range<A: Into<IpAddr> + Copy>(r: &AddressRange<A>) -> String {
+        let (s, e): (IpAddr, IpAddr) = (r.start.into(), r.end.into());
+        let addrs = match ipnet::IpNet::new(s, prefix_len(s, e)) {
+            Ok(n) if n.network() == s && n.broadcast() == e => n.to_string(),
+            _ => format!("{s}-{e}"),
+        };
+        let mut out = addrs;
+        if r.ip_protocol != 0 {
+            out.push_str(&format!(" proto {}", r.ip_protocol));
+        }
+        if r.start_port != 0 || r.end_port != u16::MAX {
+            out.push_str(&format!(" port {}-{}", r.start_port, r.end_port));
+        }
+        out
+    }
+    match ts {
+        TrafficSelector::Ipv4(r) => range(r),
+        TrafficSelector::Ipv6(r) => range(r),
+        TrafficSelector::Other { .. } => "(unsupported selector type)".into(),
+    }
+}
+
+/// The prefix length a range would have if it were a prefix.
+fn prefix_len(start: IpAddr, end: IpAddr) -> u8 {
+    match (start, end) {
+        (IpAddr::V4(s), IpAddr::V4(e)) => (u32::from(s) ^ u32::from(e)).leading_zeros() as u8,
+        (IpAddr::V6(s), IpAddr::V6(e)) => (u128::from(s) ^ u128::from(e)).leading_zeros() as u8,
+        _ => 0,
+    }
+}
+
+/// A list of selectors, comma-separated.
+pub fn describe_all(ts: &[TrafficSelector]) -> String {
+    ts.iter().map(describe).collect::<Vec<_>>().join(", ")
+}
+
 /// Every non-empty intersection of the peer's selectors with ours, in the
 /// peer's order; empty means TS_UNACCEPTABLE.
 pub fn narrow(peer: &[TrafficSelector], ours: &[TrafficSelector]) -> Vec<TrafficSelector> {
@@ -125,6 +165,24 @@ pub fn narrow(peer: &[TrafficSelector], ours: &[TrafficSelector]) -> Vec<Traffic
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn descriptions() {
+        let net = prefix("10.51.231.7".parse().unwrap(), 24).unwrap();
+        assert_eq!(describe(&net), "10.51.231.0/24");
+        assert_eq!(describe(&any_v4()), "0.0.0.0/0");
+        let TrafficSelector::Ipv4(mut r) = net else {
+            unreachable!()
+        };
+        r.end = "10.51.231.9".parse().unwrap();
+        r.ip_protocol = 17;
+        r.start_port = 53;
+        r.end_port = 53;
+        assert_eq!(
+            describe(&TrafficSelector::Ipv4(r)),
+            "10.51.231.0-10.51.231.9 proto 17 port 53-53"
+        );
+    }
 
     #[test]
     fn narrowing() {
