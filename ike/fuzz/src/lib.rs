@@ -46,6 +46,8 @@
 //! many bytes (fewer if the input ends). The stream after the setup is a
 //! sequence of operations ([`Harness::run`]), at most [`MAX_OPS`] of them.
 
+pub mod endpoint;
+
 use ike::crypto::{
     psk_auth, ChildKeys, DhGroup, DhKeyPair, EspProposal, IkeProposal, IkeSaKeys, InsecureTestRng,
     LegacyGroups, SkCipher,

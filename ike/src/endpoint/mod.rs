@@ -358,10 +358,12 @@ impl Endpoint {
         }
     }
 
-    /// Shutdown: DELETE every IKE SA and start nothing new.
+    /// Shutdown: DELETE every IKE SA and start nothing new. The tunnels
+    /// are down from now on.
     pub fn close_all(&mut self, now: Instant) {
         let ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
         for id in ids {
+            let mut events = Vec::new();
             if let Some(t) = self.tunnels.get_mut(&id) {
                 t.closing = true;
                 t.retry_at = None;
@@ -369,7 +371,9 @@ impl Endpoint {
                 if let Some(sa) = t.sa.as_mut() {
                     sa.close(now);
                 }
+                t.set_health(now, Health::Down, &mut events);
             }
+            self.push_events(id, events);
             self.touch(id, now);
         }
     }
