@@ -31,6 +31,7 @@ pub mod bird;
 pub mod bird_config;
 pub mod bird_output;
 pub mod capture;
+pub mod dual_hub;
 pub mod hub_bed;
 pub mod iperf;
 pub mod netns;
@@ -39,6 +40,8 @@ pub mod poll;
 pub mod prereq;
 pub mod process;
 pub mod scratch;
+pub mod seqstream;
+pub mod seqstream_report;
 pub mod stats;
 pub mod strongswan;
 #[allow(missing_docs)]
@@ -51,7 +54,7 @@ pub use iperf::{
     Iperf3Server, IPERF3_PORT,
 };
 pub use netns::{cleanup_stale, list_namespaces, veth_pair, Netns};
-pub use ping::{ping, ping_all, wait_ping};
+pub use ping::{ping, ping_all, ping_from, wait_ping};
 pub use poll::{poll_until, wait_for, wait_until};
 pub use prereq::{require_netns_env, require_root, require_tools, workspace_bin, workspace_root};
 pub use process::{run_with_timeout, ChildGuard, TimedOut};

@@ -91,6 +91,12 @@ impl Side {
         serde_json::from_slice(&out.stdout).expect("status is JSON")
     }
 
+    /// The status of tunnel `name` (`tunnels.<name>`; `Null` if there is
+    /// no such tunnel).
+    pub fn tunnel(&self, name: &str) -> Value {
+        self.status()["tunnels"][name].clone()
+    }
+
     /// A counter of the tunnel's inbound SA.
     pub fn inbound(&self, field: &str) -> u64 {
         self.status()["tunnels"]["hub0"]["inbound"][field]
