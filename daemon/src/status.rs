@@ -121,6 +121,10 @@ pub struct IkeStatus {
     pub last_error: String,
     pub established_count: u64,
     pub ike_rekeys: u64,
+    /// Child SAs installed (the first and every rekey), and the rekeys an
+    /// ESP lifetime or the sequence space started.
+    pub child_sas: u64,
+    pub lifetime_rekeys: u64,
 }
 
 /// Per transport socket: what arrived that no SA claimed.

@@ -381,23 +381,22 @@ impl DualHubBed {
             .unwrap_or_default()
     }
 
-    /// vwand's `tunnels.<name>.outbound.packets`: packets its current
-    /// outbound SA has sent (from 0 again with each new SA, and 0 while
-    /// there is none).
+    /// ESP packets vwand has sent over tunnel `name` since it started
+    /// (`tunnels.<name>.esp_packets_out`: all its SAs together).
     ///
     /// # Panics
     /// If the status has no such counter (no such tunnel).
     pub fn outbound_packets(&self, name: &str) -> u64 {
         let t = self.tunnel_status(name);
-        t["outbound"]["packets"]
+        t["esp_packets_out"]
             .as_u64()
-            .unwrap_or_else(|| panic!("no tunnels.{name}.outbound.packets in vwand's status: {t}"))
+            .unwrap_or_else(|| panic!("no tunnels.{name}.esp_packets_out in vwand's status: {t}"))
     }
 
     /// [`DualHubBed::outbound_packets`] of both tunnels.
     pub fn outbound_both(&self) -> [u64; 2] {
         let s = self.vwand.status();
-        TUNNELS.map(|n| s["tunnels"][n]["outbound"]["packets"].as_u64().unwrap_or(0))
+        TUNNELS.map(|n| s["tunnels"][n]["esp_packets_out"].as_u64().unwrap_or(0))
     }
 
     /// SIGKILL instance `i`'s charon by PID: vwand sees the gateway vanish

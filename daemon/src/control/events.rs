@@ -47,6 +47,7 @@ impl Control {
                     .await;
             }
             TunnelEvent::Rekeying { spi } => {
+                t.status.lifetime_rekeys += 1;
                 tracing::info!(tunnel = %t.name, spi = format_args!("{spi:#010x}"), "ESP lifetime reached: rekeying the Child SA");
             }
             TunnelEvent::Replaced { was_established } => {
@@ -95,6 +96,7 @@ impl Control {
                 t.status.last_error.clear();
             }
             Event::ChildUp(c) => {
+                t.status.child_sas += 1;
                 self.install(tunnel, *c).await;
                 self.tell_bgp(tunnel, true);
             }
