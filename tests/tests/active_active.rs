@@ -29,8 +29,10 @@ const MAX_GAP_MS: f64 = 1000.0;
 
 /// The bed with vwand's default IKE and failover settings.
 fn bed() -> DualHubBed {
-    let mut o = DualHubOptions::default();
-    o.tunnel_ike = [Vec::new(), Vec::new()];
+    let o = DualHubOptions {
+        tunnel_ike: [Vec::new(), Vec::new()],
+        ..DualHubOptions::default()
+    };
     let bed = DualHubBed::start(o);
     bed.wait_ready(Duration::from_secs(60));
     wait_health(&bed, 0, "up", Duration::from_secs(10));
