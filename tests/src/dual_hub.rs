@@ -116,6 +116,10 @@ pub struct DualHubOptions {
     /// Lines of each tunnel's `[tunnel.bgp]` after `peer`; default
     /// `import = ["10.51.0.0/16"]`.
     pub tunnel_bgp: [Vec<String>; 2],
+    /// More addresses (CIDR) on each hub's `lo`, before charon starts:
+    /// kernel-libipsec needs a local address inside every local traffic
+    /// selector.
+    pub hub_lo: [Vec<String>; 2],
 }
 
 impl Default for DualHubOptions {
@@ -133,6 +137,7 @@ impl Default for DualHubOptions {
             sections_extra: String::new(),
             tunnel_ike: [ike.clone(), ike],
             tunnel_bgp: [session.clone(), session],
+            hub_lo: [Vec::new(), Vec::new()],
         }
     }
 }
@@ -237,6 +242,9 @@ fn hub_namespace(i: usize, edge: &Netns, vnet: &Netns, o: &DualHubOptions) -> Ne
         &format!("{}/30", VNET_SIDE[i]),
     );
     ns.enable_forwarding();
+    for a in &o.hub_lo[i] {
+        ns.add_addr("lo", a);
+    }
     for p in &o.vnet_prefixes {
         ns.add_route(p, VNET_SIDE[i]);
         // Before charon's `from all lookup 220` (whose default route
