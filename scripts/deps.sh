@@ -8,6 +8,8 @@ PACKAGES=(
   # The hub side for the IKE and BGP suites, and the throughput race.
   strongswan-swanctl charon-systemd libcharon-extra-plugins
   libstrongswan-standard-plugins libstrongswan-extra-plugins bird2
+  # Underlay faults (drop, loss) for the failover suites.
+  nftables
 )
 
 missing=()
