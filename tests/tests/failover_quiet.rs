@@ -8,7 +8,6 @@ use netns::seqstream::{summary, SeqStream, SeqStreamOptions};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-const MINUTE: Duration = Duration::from_secs(60);
 
 fn bed() -> DualHubBed {
     let o = DualHubOptions {
