@@ -8,7 +8,6 @@ use netns::seqstream::{summary, SeqStream, SeqStreamOptions};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-
 fn bed() -> DualHubBed {
     let o = DualHubOptions {
         tunnel_ike: [Vec::new(), Vec::new()],
