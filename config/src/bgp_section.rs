@@ -95,7 +95,7 @@ pub struct TunnelBgpSection {
     /// Learned prefixes must lie within these (RFC 8212: none, nothing is
     /// installed). Typically the hub address space and connected VNets.
     #[serde(default)]
-    pub import: Vec<IpNet>,
+    pub import: Vec<Spanned<IpNet>>,
     /// Tear the session down above this many learned prefixes.
     #[serde(default = "default_max_prefixes")]
     pub max_prefixes: usize,
@@ -126,6 +126,13 @@ impl BgpSection {
 
     pub fn advertised(&self) -> Vec<IpNet> {
         self.advertise.iter().map(|p| p.get_ref().trunc()).collect()
+    }
+}
+
+impl TunnelBgpSection {
+    /// The import policy's prefixes.
+    pub fn import_prefixes(&self) -> Vec<IpNet> {
+        self.import.iter().map(|p| *p.get_ref()).collect()
     }
 }
 
@@ -210,9 +217,18 @@ pub(crate) fn check(
             }
         }
     }
+    for p in b.advertise.iter().chain(&b.expressroute_prefixes) {
+        crate::validate::exact(p, "prefix", err)?;
+    }
     let mut peers = std::collections::BTreeMap::new();
     for (t, s, at) in &sessions {
         let peer = *s.peer.get_ref();
+        for p in &s.import {
+            crate::validate::exact(p, "import prefix", err)?;
+        }
+        if let Some(p) = b.advertise.iter().find(|p| p.get_ref().contains(&peer)) {
+            return Err(err(s.peer.span().start, format!("tunnel {:?}: BGP peer {peer} lies inside {}, which we advertise as on-premises; the session would be routed on-premises, not into the tunnel", t.name, p.get_ref())));
+        }
         if let Some(other) = peers.insert(peer, t.name.as_str()) {
             return Err(err(s.peer.span().start, format!("BGP peer {peer} is already the peer of tunnel {other:?}; each instance's BGP address belongs to its own tunnel")));
         }

@@ -9,6 +9,10 @@ use ike::wire::{IdType, Identification};
 use std::net::IpAddr;
 use std::time::Duration;
 
+/// A shorter pre-shared key is refused: guessing it offline from one
+/// captured IKE_AUTH exchange must stay out of reach (RFC 7296 §2.15).
+pub const MIN_PSK_LEN: usize = 16;
+
 /// What the daemon needs to run one IKE tunnel.
 pub struct IkeSettings {
     pub config: IkeConfig,
@@ -122,6 +126,16 @@ pub(crate) fn check(
             ),
         ));
     }
+    let psk_len = i.psk.get_ref().0.len();
+    if psk_len < MIN_PSK_LEN {
+        return Err(err(
+            i.psk.span().start,
+            format!(
+                "tunnel {:?}: the pre-shared key has {psk_len} characters; use at least {MIN_PSK_LEN} (Azure generates 32)",
+                t.name
+            ),
+        ));
+    }
     let f = *i.fragment_size.get_ref();
     if f != 0 && !(MIN_FRAGMENT_SIZE..=MAX_FRAGMENT_SIZE).contains(&f) {
         return Err(err(
@@ -202,6 +216,8 @@ impl TunnelSection {
             fragment_size: (*i.fragment_size.get_ref() > 0).then(|| *i.fragment_size.get_ref()),
             // The daemon applies [daemon] ike_half_open_seconds.
             half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,
+            // The daemon turns it on when its debug log would show it.
+            log_messages: false,
         };
         Some(IkeSettings {
             config,

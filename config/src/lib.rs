@@ -5,7 +5,9 @@
 //! reason, and never echoes a secret. `vwand check` and the daemon use the
 //! same [`load`], so what `check` accepts is what the daemon runs.
 
+pub mod azure;
 mod bgp_section;
+pub mod diff;
 mod error;
 mod ike;
 mod liveness;
@@ -55,6 +57,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parses and validates configuration text; `path` is only for messages.
 pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    refuse_placeholders(path, text)?;
     let mut config: Config =
         toml::from_str(text).map_err(|e| ConfigError::from_toml(path, text, &e))?;
     validate::check(&config, path, text)?;
@@ -62,6 +65,26 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let err = |offset: usize, reason: String| ConfigError::at(path, text, offset, reason);
     config.warnings = bgp_section::check(&config, &err)?;
     Ok(config)
+}
+
+/// `vwand import-azure` writes `"FILL-IN: …"` for what Azure's file
+/// lacks; such a file is refused until every one is replaced.
+fn refuse_placeholders(path: &Path, text: &str) -> Result<(), ConfigError> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let code = line.split('#').next().unwrap_or("");
+        if let Some(at) = code.find(&format!("\"{}", azure::PLACEHOLDER)) {
+            let what = code[at + 1..].split('"').next().unwrap_or("").trim();
+            return Err(ConfigError::at(
+                path,
+                text,
+                offset + at,
+                format!("{what}: replace this placeholder from `vwand import-azure` with real values"),
+            ));
+        }
+        offset += line.len();
+    }
+    Ok(())
 }
 
 impl Config {

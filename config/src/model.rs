@@ -46,6 +46,9 @@ pub struct DaemonSection {
     /// A half-open responder SA is dropped after this many seconds.
     #[serde(default = "default_half_open_seconds")]
     pub ike_half_open_seconds: u64,
+    /// Prometheus metrics over HTTP at this address (off unless set;
+    /// meant for localhost, e.g. "127.0.0.1:9713").
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 impl Default for DaemonSection {
@@ -56,6 +59,7 @@ impl Default for DaemonSection {
             ike_cookie_threshold: default_cookie_threshold(),
             ike_half_open_max: default_half_open_max(),
             ike_half_open_seconds: default_half_open_seconds(),
+            metrics_listen: None,
         }
     }
 }
@@ -91,6 +95,23 @@ pub struct TunSection {
     /// Addresses of the TUN device, with prefix length.
     #[serde(default)]
     pub addresses: Vec<IpNet>,
+    /// TCP SYNs crossing the tunnels, either way, get their MSS lowered to
+    /// this (Azure recommends 1350); 0 turns clamping off.
+    #[serde(default = "default_mss")]
+    pub mss_clamp: u16,
+    /// The MTU of the underlay (ExpressRoute: 1500). A packet that would
+    /// not fit it once encrypted, and may not be fragmented, is answered
+    /// with ICMP "fragmentation needed" / "packet too big".
+    #[serde(default = "default_underlay_mtu")]
+    pub underlay_mtu: u16,
+}
+
+fn default_mss() -> u16 {
+    1350
+}
+
+fn default_underlay_mtu() -> u16 {
+    1500
 }
 
 fn default_tun_name() -> String {
@@ -124,7 +145,7 @@ pub struct TunnelSection {
     pub udp_port: u16,
     /// Prefixes behind the peer: routed into this tunnel, and the only
     /// inner sources accepted from it (RFC 4301 §5.2).
-    pub routes: Vec<IpNet>,
+    pub routes: Vec<Spanned<IpNet>>,
     /// RFC 4301 §4.5 manual keying.
     pub manual: Option<ManualSection>,
     /// IKEv2 keying: the usual way.

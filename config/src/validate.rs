@@ -1,6 +1,8 @@
 //! Whole-file checks that a single field's parser cannot make.
 
 use crate::error::ConfigError;
+use ipnet::IpNet;
+use toml::Spanned;
 use crate::model::{Config, ManualSa, ManualSection, TunnelSection};
 use esp::{OutboundSa, SaParams};
 use std::collections::BTreeMap;
@@ -10,6 +12,26 @@ use std::time::Instant;
 /// RFC 4303 §2.1: SPIs 1 to 255 are reserved, and 0 means none.
 const MIN_SPI: u32 = 256;
 
+/// A prefix must name a network: `172.24.1.0/17` has host bits set,
+/// which would otherwise be dropped silently.
+pub(crate) fn exact(
+    n: &Spanned<IpNet>,
+    what: &str,
+    err: &impl Fn(usize, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let net = n.get_ref();
+    if net.trunc() == *net {
+        return Ok(());
+    }
+    Err(err(
+        n.span().start,
+        format!(
+            "{what} {net} has host bits set; did you mean {}?",
+            net.trunc()
+        ),
+    ))
+}
+
 pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigError> {
     let err = |offset: usize, reason: String| ConfigError::at(path, text, offset, reason);
 
@@ -17,6 +39,21 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
         return Err(ConfigError::whole_file(
             path,
             format!("[tun] mtu {} is outside 576..=9000", c.tun.mtu),
+        ));
+    }
+    if !(576..=9000).contains(&c.tun.underlay_mtu) {
+        return Err(ConfigError::whole_file(
+            path,
+            format!("[tun] underlay_mtu {} is outside 576..=9000", c.tun.underlay_mtu),
+        ));
+    }
+    if c.tun.mss_clamp != 0 && !(536..=9000).contains(&c.tun.mss_clamp) {
+        return Err(ConfigError::whole_file(
+            path,
+            format!(
+                "[tun] mss_clamp {} must be 0 (off) or 536..=9000",
+                c.tun.mss_clamp
+            ),
         ));
     }
     if c.tun.name.is_empty() || c.tun.name.len() > 15 {
@@ -37,6 +74,7 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
     }
 
     let mut names = BTreeMap::new();
+    let mut peers = BTreeMap::new();
     let mut inbound_spis = BTreeMap::new();
     for spanned in &c.tunnels {
         let t = spanned.get_ref();
@@ -44,6 +82,18 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
         if let Some(prev) = names.insert(t.name.as_str(), at) {
             let _ = prev;
             return Err(err(at, format!("tunnel name {:?} is used twice", t.name)));
+        }
+        if let Some(other) = peers.insert(t.peer, t.name.as_str()) {
+            return Err(err(
+                at,
+                format!(
+                    "tunnels {other:?} and {:?} both go to peer {}; one tunnel per hub instance",
+                    t.name, t.peer
+                ),
+            ));
+        }
+        for r in &t.routes {
+            exact(r, "route", &err)?;
         }
         if t.local.is_ipv4() != t.peer.is_ipv4() {
             return Err(err(

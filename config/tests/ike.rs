@@ -15,7 +15,7 @@ transport = "raw"
 routes = ["10.20.0.0/16"]
 
 [tunnel.ike]
-psk = "secret"
+psk = "secret-of-sixteen-chars"
 "#;
 
 fn settings(extra: &str) -> Result<config::IkeSettings, String> {

@@ -5,9 +5,14 @@ mod bgp_plane;
 mod control;
 mod dataplane;
 mod droplog;
+mod metrics;
 mod notify;
+mod reload;
 mod run;
+mod setup;
+mod service;
 mod status;
+mod status_view;
 mod underlay;
 
 use clap::{Parser, Subcommand};
@@ -31,21 +36,54 @@ enum Command {
     Run,
     /// Check the configuration file the way the daemon would, and exit.
     Check,
-    /// Print the running daemon's status as JSON.
+    /// Show the running daemon's tunnels, SAs, BGP sessions and routes.
     Status {
         /// Status socket (default: the one the configuration names).
         #[arg(long)]
         socket: Option<PathBuf>,
+        /// The whole status document as JSON, for programs.
+        #[arg(long)]
+        json: bool,
     },
+    /// Turn the Azure portal's "Download VPN Config" file into a vwand
+    /// configuration (stdout, or a new file of mode 0600).
+    ImportAzure {
+        /// The downloaded JSON file.
+        file: PathBuf,
+        /// The site to import, when the file holds several.
+        #[arg(long)]
+        site: Option<String>,
+        /// The connection (index, hub address space or region), when the
+        /// site has several.
+        #[arg(long)]
+        connection: Option<String>,
+        /// Write here (mode 0600) instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `VWAND_LOG`, else `RUST_LOG`, else `info` (tracing's EnvFilter syntax,
+/// e.g. `debug` or `info,vwand::ike=debug`). The netlink crates' trace
+/// chatter stays at warn unless the filter names them.
+fn log_filter() -> tracing_subscriber::EnvFilter {
+    let spec = ["VWAND_LOG", "RUST_LOG"]
+        .iter()
+        .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        .unwrap_or_else(|| "info".into());
+    let quiet = if spec.contains("netlink") {
+        String::new()
+    } else {
+        ",netlink_proto=warn,netlink_sys=warn,rtnetlink=warn".into()
+    };
+    tracing_subscriber::EnvFilter::try_new(format!("{spec}{quiet}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VWAND_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
@@ -87,7 +125,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Status { socket } => {
+        Command::Status { socket, json } => {
             let path = match socket {
                 Some(p) => p,
                 None => match config::load(&cli.config) {
@@ -99,9 +137,27 @@ fn main() -> ExitCode {
                 },
             };
             match status::query(&path) {
-                Ok(doc) => {
+                Ok(doc) if json => {
                     let _ = write!(std::io::stdout(), "{doc}");
                     ExitCode::SUCCESS
+                }
+                Ok(doc) => match serde_json::from_str(&doc) {
+                    Ok(v) => {
+                        let _ = write!(std::io::stdout(), "{}", status_view::render(&v));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        let _ = writeln!(std::io::stderr(), "{}: not a status document: {e}", path.display());
+                        ExitCode::FAILURE
+                    }
+                },
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "vwand is not running (no status socket at {}: {e})",
+                        path.display()
+                    );
+                    ExitCode::FAILURE
                 }
                 Err(e) => {
                     let _ = writeln!(std::io::stderr(), "{}: {e}", path.display());
@@ -109,5 +165,62 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::ImportAzure {
+            file,
+            site,
+            connection,
+            output,
+        } => import_azure(&file, site, connection, output.as_deref()),
+    }
+}
+
+/// `vwand import-azure`.
+fn import_azure(
+    file: &std::path::Path,
+    site: Option<String>,
+    connection: Option<String>,
+    output: Option<&std::path::Path>,
+) -> ExitCode {
+    let fail = |msg: String| {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+        ExitCode::FAILURE
+    };
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => zeroize::Zeroizing::new(t),
+        Err(e) => return fail(format!("{}: cannot read: {e}", file.display())),
+    };
+    let sel = config::azure::Selection { site, connection };
+    let name = file.display().to_string();
+    let out = match config::azure::import(&name, &text, &sel) {
+        Ok(o) => o,
+        Err(e) => return fail(e.to_string()),
+    };
+    let Some(path) = output else {
+        let _ = write!(std::io::stdout(), "{}", out.as_str());
+        return ExitCode::SUCCESS;
+    };
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            f.write_all(out.as_bytes())
+        });
+    match written {
+        Ok(()) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "wrote {} (mode 0600); fill in the lines marked {}, then `vwand -c {} check`",
+                path.display(),
+                config::azure::PLACEHOLDER,
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("{}: cannot write: {e}", path.display())),
     }
 }

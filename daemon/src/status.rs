@@ -93,6 +93,8 @@ pub struct BgpStatus {
     pub peer_as: u32,
     pub hold_time: u16,
     pub established_count: u64,
+    /// Unix ms of the last state change to or from Established.
+    pub since_ms: u64,
     pub last_error: String,
     /// Prefixes we send.
     pub advertised: Vec<String>,
@@ -125,6 +127,12 @@ pub struct IkeStatus {
     /// ESP lifetime or the sequence space started.
     pub child_sas: u64,
     pub lifetime_rekeys: u64,
+    /// Unix ms: when the IKE SA was established and the current Child SA
+    /// installed, and when each is next rekeyed by time.
+    pub established_ms: u64,
+    pub ike_rekey_at_ms: u64,
+    pub child_installed_ms: u64,
+    pub child_rekey_at_ms: u64,
 }
 
 /// Per transport socket: what arrived that no SA claimed.
@@ -138,6 +146,8 @@ pub struct TransportCounters {
     /// IKE messages handed to the control plane (UDP 4500).
     pub ike_forwarded: u64,
     pub tun_write_errors: u64,
+    /// TCP SYNs from the peer whose MSS was lowered.
+    pub mss_clamped: u64,
 }
 
 /// The TUN side: what went out.
@@ -152,6 +162,10 @@ pub struct TunCounters {
     /// Outside every candidate SA's traffic selectors (RFC 4301 §5.1).
     pub selectors: u64,
     pub send_errors: u64,
+    /// Too big for the tunnel with DF set: answered with ICMP.
+    pub too_big: u64,
+    /// TCP SYNs whose MSS was lowered (both directions).
+    pub mss_clamped: u64,
 }
 
 /// One path of a prefix.
@@ -181,6 +195,9 @@ pub struct Status {
     /// MAX_LISTED_ROUTES), with their paths.
     pub routes: BTreeMap<String, RouteStatus>,
     pub routes_count: usize,
+    /// The control plane's last pass through its loop (the watchdog).
+    #[serde(skip)]
+    pub control_pass: Option<std::time::Instant>,
 }
 
 /// RFC 7296 §2.6: half-open responder SAs and the cookies that guard them.

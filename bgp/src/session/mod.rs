@@ -22,7 +22,7 @@ const MAX_IDLE_HOLD: Duration = Duration::from_secs(120);
 const MAX_PREFIX_IDLE_HOLD: Duration = Duration::from_secs(60);
 
 /// How one peering is set up.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// A label for logs, e.g. the tunnel name.
     pub name: String,
@@ -356,6 +356,28 @@ impl Session {
         if self.state() == State::Established {
             self.sync_export(prepend_changed);
         }
+    }
+
+    /// Replaces the import policy (a reload): routes the new policy
+    /// refuses are withdrawn at once, and ROUTE-REFRESH (RFC 2918) asks
+    /// the peer to send everything again, so the routes the old policy
+    /// refused and the new one allows arrive. Returns whether the peer
+    /// could be asked (otherwise they arrive with its next UPDATEs).
+    pub fn set_import(&mut self, policy: ImportPolicy) -> bool {
+        self.cfg.import = policy;
+        let local_as = self.cfg.local_as;
+        let refused: Vec<IpNet> = self
+            .rib
+            .iter()
+            .filter(|(p, r)| self.cfg.import.check(p, &r.as_path, local_as).is_err())
+            .map(|(p, _)| *p)
+            .collect();
+        for p in refused {
+            self.rib.remove(&p);
+            self.stats.prefixes_filtered += 1;
+            self.events.push_back(Event::RouteWithdrawn { prefix: p });
+        }
+        self.route_refresh()
     }
 
     /// Sends ROUTE-REFRESH (RFC 2918) for each family, if the peer can.

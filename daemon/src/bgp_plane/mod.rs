@@ -1,205 +1,187 @@
 //! The BGP plane: one sans-IO `bgp::Session` per tunnel that has
 //! `[tunnel.bgp]`, driven from one task that owns every TCP connection,
-//! kernel route and forwarding-table update.
+//! kernel route and forwarding-table update (static routes too, so it
+//! runs even without BGP). A reload reconciles its sessions with the new
+//! file (`reconfigure.rs`).
 
+mod reconfigure;
 mod routes;
+pub mod spec;
 mod tcp;
 
+pub use reconfigure::Reconfig;
 pub use routes::{RouteSink, Routes};
+pub use spec::PeerSpec;
 
+use crate::dataplane::inbound::InCommand;
 use crate::status::{self, BgpStatus, Board};
-use bgp::{Action, ConnId, Event, ImportPolicy, Session, SessionConfig};
-use config::Config;
+use bgp::{Action, ConnId, Event, Session};
 use esp::SecretBytes;
-use ipnet::IpNet;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tcp::{ConnTasks, NetEvent, BGP_PORT};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// From the control plane and the reload handler.
 pub enum BgpCommand {
     /// A tunnel's SAs are up (true) or its IKE SA died (false).
     Tunnel { tunnel: usize, up: bool },
-    /// New advertisements after a reload: per tunnel, prefixes and prepend.
-    Export(Vec<(usize, Vec<IpNet>, u8)>),
+    /// A reload: the sessions, advertisements and static routes now.
+    Reconfigure(Box<Reconfig>),
+    /// A new inbound data-plane task (a new local address): it gets the
+    /// whole forwarding table now and every change from now on.
+    AddInbound(mpsc::Sender<InCommand>),
 }
 
 struct Peer {
-    tunnel: usize,
+    spec: PeerSpec,
     session: Session,
-    addr: IpAddr,
-    local: IpAddr,
-    ttl: u8,
-    md5: Option<SecretBytes>,
     started: bool,
     status: BgpStatus,
 }
 
+impl Peer {
+    fn new(spec: PeerSpec) -> Self {
+        let mut session = Session::new(spec.session.clone());
+        session.set_export(spec.export.iter().copied(), spec.prepend);
+        let status = BgpStatus {
+            peer: spec.addr.to_string(),
+            state: "Idle".into(),
+            ..BgpStatus::default()
+        };
+        Self {
+            spec,
+            session,
+            started: false,
+            status,
+        }
+    }
+}
+
 pub struct BgpPlane {
-    peers: Vec<Peer>,
+    /// By slot; a removed session leaves `None` (connections and dials
+    /// name their slot).
+    peers: Vec<Option<Peer>>,
     conns: HashMap<(usize, ConnId), ConnTasks>,
+    listeners: BTreeMap<IpAddr, (Arc<TcpListener>, JoinHandle<()>)>,
     net_tx: mpsc::UnboundedSender<NetEvent>,
     net_rx: mpsc::UnboundedReceiver<NetEvent>,
     commands: mpsc::UnboundedReceiver<BgpCommand>,
     routes: Routes,
     board: Board,
-    tunnel_names: Vec<String>,
+    /// Tunnels whose SAs are up: their sessions may start.
+    tunnels_up: BTreeSet<usize>,
+    /// Tunnel names by index, for status.
+    names: Vec<String>,
     dirty: bool,
-}
-
-/// The sessions a configuration describes, by tunnel index.
-pub fn sessions(cfg: &Config) -> Vec<(usize, SessionConfig)> {
-    let Some(b) = &cfg.bgp else {
-        return Vec::new();
-    };
-    let router_id = b.router_id(cfg).unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-    let protect: Vec<IpAddr> = cfg
-        .tunnels
-        .iter()
-        .flat_map(|t| [t.get_ref().peer, t.get_ref().local])
-        .collect();
-    // The IPv6 next hop when the session runs over IPv4.
-    let v6_local = cfg.tun.addresses.iter().find_map(|a| match a.addr() {
-        IpAddr::V6(v6) => Some(v6),
-        IpAddr::V4(_) => None,
-    });
-    let mut out = Vec::new();
-    for (ti, t) in cfg.tunnels.iter().enumerate() {
-        let t = t.get_ref();
-        let Some(s) = &t.bgp else { continue };
-        let local = s.local(cfg).unwrap_or(IpAddr::V4(router_id));
-        out.push((
-            ti,
-            SessionConfig {
-                name: t.name.clone(),
-                local_as: *b.asn.get_ref(),
-                remote_as: s.remote_as,
-                router_id,
-                hold_time: *b.hold_time.get_ref(),
-                connect_retry: Duration::from_secs(b.connect_retry_seconds.max(1)),
-                idle_hold: Duration::from_secs(1),
-                passive: s.passive,
-                ipv4: true,
-                ipv6: true,
-                import: ImportPolicy {
-                    allow: s.import.clone(),
-                    protect: protect.clone(),
-                    max_prefixes: s.max_prefixes,
-                },
-                next_hop_v4: match local {
-                    IpAddr::V4(a) => Some(a),
-                    IpAddr::V6(_) => None,
-                },
-                next_hop_v6: match local {
-                    IpAddr::V6(a) => Some(a),
-                    IpAddr::V4(_) => v6_local,
-                },
-            },
-        ));
-    }
-    out
-}
-
-/// What each session advertises under `cfg`.
-pub fn exports(cfg: &Config) -> Vec<(usize, Vec<IpNet>, u8)> {
-    let Some(b) = &cfg.bgp else {
-        return Vec::new();
-    };
-    cfg.tunnels
-        .iter()
-        .enumerate()
-        .filter_map(|(ti, t)| {
-            let s = t.get_ref().bgp.as_ref()?;
-            Some((ti, b.advertised(), *s.prepend.get_ref()))
-        })
-        .collect()
 }
 
 impl BgpPlane {
     pub fn new(
-        cfg: &Config,
+        specs: Vec<PeerSpec>,
+        names: Vec<String>,
         routes: Routes,
         board: Board,
         commands: mpsc::UnboundedReceiver<BgpCommand>,
-    ) -> std::io::Result<Option<Self>> {
-        let configs = sessions(cfg);
-        if configs.is_empty() {
-            return Ok(None);
-        }
+    ) -> std::io::Result<Self> {
         let (net_tx, net_rx) = mpsc::unbounded_channel();
-        let exports = exports(cfg);
-        let mut peers = Vec::new();
-        for (ti, sc) in configs {
-            let t = cfg.tunnels[ti].get_ref();
-            let Some(s) = &t.bgp else { continue };
-            let mut session = Session::new(sc);
-            if let Some((_, p, prepend)) = exports.iter().find(|e| e.0 == ti) {
-                session.set_export(p.iter().copied(), *prepend);
-            }
-            peers.push(Peer {
-                tunnel: ti,
-                session,
-                addr: *s.peer.get_ref(),
-                local: s
-                    .local(cfg)
-                    .unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)),
-                ttl: s.ttl,
-                md5: s.md5_password.as_ref().map(|p| p.get_ref().0.clone()),
-                started: false,
-                status: BgpStatus {
-                    peer: s.peer.get_ref().to_string(),
-                    state: "Idle".into(),
-                    ..BgpStatus::default()
-                },
-            });
-        }
-        // One listener per local address, with every peer's MD5 key.
-        let mut locals: BTreeMap<IpAddr, Vec<(IpAddr, &[u8])>> = BTreeMap::new();
-        let mut ttl = 255;
-        for p in &peers {
-            let keys = locals.entry(p.local).or_default();
-            if let Some(k) = &p.md5 {
-                keys.push((p.addr, k.expose()));
-            }
-            ttl = ttl.min(p.ttl);
-        }
-        for (local, keys) in &locals {
-            let l = tcp::listen(*local, BGP_PORT, ttl, keys).map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("cannot listen for BGP on {local}:{BGP_PORT}: {e}"),
-                )
-            })?;
-            tokio::spawn(tcp::accept_loop(l, net_tx.clone()));
-        }
-        Ok(Some(Self {
-            peers,
+        let mut plane = Self {
+            peers: Vec::new(),
             conns: HashMap::new(),
+            listeners: BTreeMap::new(),
             net_tx,
             net_rx,
             commands,
             routes,
             board,
-            tunnel_names: cfg
-                .tunnels
-                .iter()
-                .map(|t| t.get_ref().name.clone())
-                .collect(),
+            tunnels_up: BTreeSet::new(),
+            names,
             dirty: true,
-        }))
+        };
+        for spec in specs {
+            plane.add_peer(spec)?;
+        }
+        Ok(plane)
     }
 
-    /// Starts the sessions of tunnels that need no IKE (manual keys).
-    pub fn start_manual(&mut self, cfg: &Config) {
-        let now = Instant::now();
-        for p in &mut self.peers {
-            if cfg.tunnels[p.tunnel].get_ref().manual.is_some() {
-                p.started = true;
-                p.session.start(now);
+    fn live(&self) -> impl Iterator<Item = &Peer> {
+        self.peers.iter().flatten()
+    }
+
+    /// Adds a session: a listener on its local address (with its MD5 key);
+    /// it starts now if its tunnel is up or keyed by hand.
+    fn add_peer(&mut self, spec: PeerSpec) -> std::io::Result<usize> {
+        let keys: Vec<(IpAddr, &[u8])> = spec
+            .md5
+            .as_ref()
+            .map(|k| (spec.addr, k.expose()))
+            .into_iter()
+            .collect();
+        match self.listeners.get(&spec.local) {
+            Some((l, _)) => {
+                for (peer, key) in &keys {
+                    tcp::set_md5(l.as_ref(), *peer, key)?;
+                }
+            }
+            None => {
+                let l = tcp::listen(spec.local, BGP_PORT, spec.ttl, &keys).map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot listen for BGP on {}:{BGP_PORT}: {e}", spec.local),
+                    )
+                })?;
+                let l = Arc::new(l);
+                let task = tokio::spawn(tcp::accept_loop(l.clone(), self.net_tx.clone()));
+                self.listeners.insert(spec.local, (l, task));
             }
         }
+        let start = spec.manual || self.tunnels_up.contains(&spec.tunnel);
+        let mut p = Peer::new(spec);
+        if start {
+            p.started = true;
+            p.session.start(Instant::now());
+        }
+        self.peers.push(Some(p));
+        self.dirty = true;
+        Ok(self.peers.len() - 1)
+    }
+
+    /// Stops a session (Cease), closes its connections and withdraws its
+    /// routes from the kernel and the forwarding table.
+    fn remove_peer(&mut self, slot: usize) {
+        let Some(mut p) = self.peers.get_mut(slot).and_then(Option::take) else {
+            return;
+        };
+        p.session.stop(Instant::now());
+        while let Some(a) = p.session.poll_action() {
+            if let Action::Send(conn, bytes) = a {
+                if let Some(c) = self.conns.get(&(slot, conn)) {
+                    let _ = c.writer.send(Some(bytes));
+                }
+            }
+        }
+        let conns: Vec<_> = self.conns.keys().filter(|k| k.0 == slot).copied().collect();
+        for k in conns {
+            if let Some(c) = self.conns.remove(&k) {
+                let _ = c.writer.send(None);
+                c.reader.abort();
+            }
+        }
+        let learned: Vec<_> = p.session.rib().iter().map(|(n, _)| *n).collect();
+        for prefix in learned {
+            self.routes.forget(p.spec.tunnel, prefix);
+        }
+        let name = self.names.get(p.spec.tunnel).cloned().unwrap_or_default();
+        status::update(&self.board, |b| {
+            if let Some(t) = b.tunnels.get_mut(&name) {
+                t.bgp = None;
+            }
+        });
+        self.dirty = true;
     }
 
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
@@ -207,8 +189,7 @@ impl BgpPlane {
         loop {
             self.drive().await;
             let deadline = self
-                .peers
-                .iter()
+                .live()
                 .filter_map(|p| p.session.poll_timeout())
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
@@ -216,10 +197,10 @@ impl BgpPlane {
                 biased;
                 _ = stop.changed() => break,
                 Some(ev) = self.net_rx.recv() => self.net_event(ev),
-                Some(cmd) = self.commands.recv() => self.command(cmd),
+                Some(cmd) = self.commands.recv() => self.command(cmd).await,
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     let now = Instant::now();
-                    for p in &mut self.peers {
+                    for p in self.peers.iter_mut().flatten() {
                         p.session.handle_timeout(now);
                     }
                 }
@@ -228,7 +209,7 @@ impl BgpPlane {
         }
         // Shutdown: NOTIFICATION Cease to every peer, then close.
         let now = Instant::now();
-        for p in &mut self.peers {
+        for p in self.peers.iter_mut().flatten() {
             p.session.stop(now);
         }
         self.drive().await;
@@ -244,31 +225,47 @@ impl BgpPlane {
         for w in writers {
             let _ = tokio::time::timeout(Duration::from_secs(1), w).await;
         }
+        for (_, (_, task)) in std::mem::take(&mut self.listeners) {
+            task.abort();
+        }
         self.publish();
+    }
+
+    fn session(&mut self, slot: usize) -> Option<&mut Session> {
+        self.peers.get_mut(slot)?.as_mut().map(|p| &mut p.session)
     }
 
     fn net_event(&mut self, ev: NetEvent) {
         let now = Instant::now();
         match ev {
-            NetEvent::Dialed { peer, conn, result } => match result {
-                Ok(stream) => {
-                    // A dial the session gave up on is simply closed.
-                    if self.peers[peer].session.handle_connected(now, conn) {
-                        let tasks = tcp::spawn(stream, peer, conn, self.net_tx.clone());
-                        self.conns.insert((peer, conn), tasks);
+            NetEvent::Dialed { peer, conn, result } => {
+                let name = self.peers.get(peer).and_then(Option::as_ref).map(|p| p.spec.session.name.clone());
+                match (result, self.session(peer)) {
+                    // A dial the session gave up on (or a removed
+                    // session's) is simply closed.
+                    (Ok(stream), Some(s)) => {
+                        if s.handle_connected(now, conn) {
+                            let tasks = tcp::spawn(stream, peer, conn, self.net_tx.clone());
+                            self.conns.insert((peer, conn), tasks);
+                        }
                     }
+                    (Err(e), Some(s)) => {
+                        tracing::debug!(session = ?name, error = %e, "BGP connect failed");
+                        s.handle_closed(now, conn);
+                    }
+                    (_, None) => {}
                 }
-                Err(e) => {
-                    tracing::debug!(session = %self.peers[peer].session.config().name, error = %e, "BGP connect failed");
-                    self.peers[peer].session.handle_closed(now, conn);
-                }
-            },
+            }
             NetEvent::Accepted { stream, from } => {
-                let Some(pi) = self.peers.iter().position(|p| p.addr == from.ip()) else {
+                let slot = self
+                    .peers
+                    .iter()
+                    .position(|p| p.as_ref().is_some_and(|p| p.spec.addr == from.ip()));
+                let Some(pi) = slot else {
                     tracing::warn!(%from, "BGP connection from an address that is no configured peer; closed");
                     return;
                 };
-                match self.peers[pi].session.handle_incoming(now) {
+                match self.session(pi).and_then(|s| s.handle_incoming(now)) {
                     Some(conn) => {
                         let tasks = tcp::spawn(stream, pi, conn, self.net_tx.clone());
                         self.conns.insert((pi, conn), tasks);
@@ -277,22 +274,31 @@ impl BgpPlane {
                 }
             }
             NetEvent::Data { peer, conn, data } => {
-                self.peers[peer].session.handle_data(now, conn, &data);
+                if let Some(s) = self.session(peer) {
+                    s.handle_data(now, conn, &data);
+                }
             }
             NetEvent::Closed { peer, conn } => {
                 if let Some(c) = self.conns.remove(&(peer, conn)) {
                     c.reader.abort();
-                    self.peers[peer].session.handle_closed(now, conn);
+                    if let Some(s) = self.session(peer) {
+                        s.handle_closed(now, conn);
+                    }
                 }
             }
         }
     }
 
-    fn command(&mut self, cmd: BgpCommand) {
+    async fn command(&mut self, cmd: BgpCommand) {
         let now = Instant::now();
         match cmd {
             BgpCommand::Tunnel { tunnel, up } => {
-                for p in self.peers.iter_mut().filter(|p| p.tunnel == tunnel) {
+                if up {
+                    self.tunnels_up.insert(tunnel);
+                } else {
+                    self.tunnels_up.remove(&tunnel);
+                }
+                for p in self.peers.iter_mut().flatten().filter(|p| p.spec.tunnel == tunnel) {
                     match (up, p.started) {
                         (true, false) => {
                             p.started = true;
@@ -303,23 +309,18 @@ impl BgpPlane {
                     }
                 }
             }
-            BgpCommand::Export(list) => {
-                for (tunnel, prefixes, prepend) in list {
-                    for p in self.peers.iter_mut().filter(|p| p.tunnel == tunnel) {
-                        p.session.set_export(prefixes.iter().copied(), prepend);
-                    }
-                }
-            }
+            BgpCommand::Reconfigure(r) => self.reconfigure(*r),
+            BgpCommand::AddInbound(tx) => self.routes.add_inbound(tx).await,
         }
     }
 
     /// Carries out every session's actions and events.
     async fn drive(&mut self) {
         for pi in 0..self.peers.len() {
-            while let Some(a) = self.peers[pi].session.poll_action() {
+            while let Some(a) = self.session(pi).and_then(Session::poll_action) {
                 self.action(pi, a);
             }
-            while let Some(e) = self.peers[pi].session.poll_event() {
+            while let Some(e) = self.session(pi).and_then(Session::poll_event) {
                 self.event(pi, e);
             }
         }
@@ -329,15 +330,17 @@ impl BgpPlane {
     fn action(&mut self, pi: usize, a: Action) {
         match a {
             Action::Connect(conn) => {
-                let p = &self.peers[pi];
+                let Some(p) = self.peers.get(pi).and_then(Option::as_ref) else {
+                    return;
+                };
                 // A dial gives up when the session would retry anyway.
                 let (local, peer, ttl, timeout) = (
-                    p.local,
-                    SocketAddr::new(p.addr, BGP_PORT),
-                    p.ttl,
+                    p.spec.local,
+                    SocketAddr::new(p.spec.addr, BGP_PORT),
+                    p.spec.ttl,
                     p.session.config().connect_retry,
                 );
-                let md5 = p.md5.clone();
+                let md5: Option<SecretBytes> = p.spec.md5.clone();
                 let tx = self.net_tx.clone();
                 tokio::spawn(async move {
                     let result =
@@ -366,8 +369,11 @@ impl BgpPlane {
 
     fn event(&mut self, pi: usize, e: Event) {
         self.dirty = true;
-        let tunnel = self.peers[pi].tunnel;
-        let p = &mut self.peers[pi];
+        let Some(p) = self.peers.get_mut(pi).and_then(Option::as_mut) else {
+            return;
+        };
+        let tunnel = p.spec.tunnel;
+        let now_ms = crate::status::unix_ms(std::time::SystemTime::now());
         match e {
             Event::Established {
                 peer_id,
@@ -375,12 +381,16 @@ impl BgpPlane {
                 hold_time,
             } => {
                 p.status.established_count += 1;
+                p.status.since_ms = now_ms;
                 p.status.peer_id = peer_id.to_string();
                 p.status.peer_as = peer_as;
                 p.status.hold_time = hold_time;
                 p.status.last_error.clear();
             }
-            Event::Down(reason) => p.status.last_error = reason.to_string(),
+            Event::Down(reason) => {
+                p.status.last_error = reason.to_string();
+                p.status.since_ms = now_ms;
+            }
             Event::RouteUpdated { prefix, route } => self.routes.learn(tunnel, prefix, &route),
             Event::RouteWithdrawn { prefix } => self.routes.forget(tunnel, prefix),
         }
@@ -393,9 +403,11 @@ impl BgpPlane {
         self.dirty = false;
         let installed = self.routes.installed();
         let kernel_errors = self.routes.kernel_errors;
+        let names = &self.names;
         let updates: Vec<(String, BgpStatus)> = self
             .peers
             .iter_mut()
+            .flatten()
             .map(|p| {
                 let s = &p.session;
                 let st = s.stats();
@@ -414,7 +426,8 @@ impl BgpPlane {
                 p.status.updates_sent = st.updates_sent;
                 p.status.kernel_routes = installed;
                 p.status.kernel_errors = kernel_errors;
-                (self.tunnel_names[p.tunnel].clone(), p.status.clone())
+                let name = names.get(p.spec.tunnel).cloned().unwrap_or_default();
+                (name, p.status.clone())
             })
             .collect();
         status::update(&self.board, |b| {

@@ -40,7 +40,11 @@ pub struct Routes {
     sink: RouteSink,
     statics: BTreeMap<IpNet, Vec<usize>>,
     learned: LocRib,
+    /// Learned prefixes with a kernel route (proto bgp).
     in_kernel: BTreeSet<IpNet>,
+    /// Static prefixes with a kernel route (proto static, main table): the
+    /// daemon adds them at start, reloads change them here.
+    static_in_kernel: BTreeSet<IpNet>,
     pending: BTreeSet<IpNet>,
     pub kernel_errors: u64,
 }
@@ -57,6 +61,7 @@ impl Routes {
         let mut routes = Self {
             sink,
             pending: s.keys().copied().collect(),
+            static_in_kernel: s.keys().copied().collect(),
             statics: s,
             learned: LocRib::new(),
             in_kernel: BTreeSet::new(),
@@ -65,6 +70,46 @@ impl Routes {
         let pending = std::mem::take(&mut routes.pending);
         routes.publish(&pending);
         routes
+    }
+
+    /// Tunnel names by index, for status (a reload).
+    pub fn set_names(&mut self, names: Vec<String>) {
+        self.sink.names = names;
+    }
+
+    /// New static routes (a reload): what changed is applied at the next
+    /// flush.
+    pub fn set_statics(&mut self, statics: Vec<(IpNet, usize)>) {
+        let mut s: BTreeMap<IpNet, Vec<usize>> = BTreeMap::new();
+        for (net, t) in statics {
+            let v = s.entry(net.trunc()).or_default();
+            if !v.contains(&t) {
+                v.push(t);
+            }
+        }
+        for (net, v) in self.statics.iter() {
+            if s.get(net) != Some(v) {
+                self.pending.insert(*net);
+            }
+        }
+        for net in s.keys() {
+            if !self.statics.contains_key(net) {
+                self.pending.insert(*net);
+            }
+        }
+        self.statics = s;
+    }
+
+    /// A new inbound task: the whole table now, every change later.
+    pub async fn add_inbound(&mut self, tx: mpsc::Sender<InCommand>) {
+        let all: Vec<(IpNet, Tunnels)> = self
+            .statics
+            .keys()
+            .chain(self.learned.iter().map(|(p, _)| p))
+            .map(|p| (*p, self.paths(p)))
+            .collect();
+        let _ = tx.send(InCommand::Routes(all)).await;
+        self.sink.inbound.push(tx);
     }
 
     pub fn learn(&mut self, tunnel: usize, prefix: IpNet, route: &Route) {
@@ -118,28 +163,8 @@ impl Routes {
         let mut batch = Vec::with_capacity(pending.len());
         for &prefix in &pending {
             let paths = self.paths(&prefix);
-            // Static prefixes already have their kernel route.
-            let want_kernel = !paths.is_empty() && !self.statics.contains_key(&prefix);
-            let have_kernel = self.in_kernel.contains(&prefix);
-            let s = &self.sink;
-            let (addr, len) = (prefix.addr(), prefix.prefix_len());
-            if want_kernel && !have_kernel {
-                match s.nl.add_route(s.ifindex, addr, len, s.attrs()).await {
-                    Ok(()) => {
-                        self.in_kernel.insert(prefix);
-                    }
-                    Err(e) => {
-                        self.kernel_errors += 1;
-                        tracing::warn!(%prefix, error = %e, "cannot add the kernel route for a learned prefix");
-                    }
-                }
-            } else if !want_kernel && have_kernel {
-                if let Err(e) = s.nl.del_route(s.ifindex, addr, len, s.attrs()).await {
-                    self.kernel_errors += 1;
-                    tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a withdrawn prefix");
-                }
-                self.in_kernel.remove(&prefix);
-            }
+            self.kernel_static(prefix).await;
+            self.kernel_learned(prefix, !paths.is_empty()).await;
             batch.push((prefix, paths));
         }
         for tx in &self.sink.inbound {
@@ -147,6 +172,57 @@ impl Routes {
         }
         let _ = self.sink.out.send(OutCommand::Routes(batch)).await;
         self.publish(&pending);
+    }
+
+    /// The kernel route of a static prefix: there while it is static.
+    async fn kernel_static(&mut self, prefix: IpNet) {
+        let want = self.statics.contains_key(&prefix);
+        let have = self.static_in_kernel.contains(&prefix);
+        let s = &self.sink;
+        let (addr, len, attrs) = (prefix.addr(), prefix.prefix_len(), RouteAttrs::default());
+        if want && !have {
+            match s.nl.add_route(s.ifindex, addr, len, attrs).await {
+                Ok(()) => {
+                    self.static_in_kernel.insert(prefix);
+                }
+                Err(e) => {
+                    self.kernel_errors += 1;
+                    tracing::warn!(%prefix, error = %e, "cannot add the kernel route of a static prefix");
+                }
+            }
+        } else if !want && have {
+            if let Err(e) = s.nl.del_route(s.ifindex, addr, len, attrs).await {
+                self.kernel_errors += 1;
+                tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a static prefix");
+            }
+            self.static_in_kernel.remove(&prefix);
+        }
+    }
+
+    /// The kernel route of a learned prefix: there while some tunnel
+    /// carries it and it is not also static (the static route serves).
+    async fn kernel_learned(&mut self, prefix: IpNet, carried: bool) {
+        let want = carried && !self.statics.contains_key(&prefix);
+        let have = self.in_kernel.contains(&prefix);
+        let s = &self.sink;
+        let (addr, len) = (prefix.addr(), prefix.prefix_len());
+        if want && !have {
+            match s.nl.add_route(s.ifindex, addr, len, s.attrs()).await {
+                Ok(()) => {
+                    self.in_kernel.insert(prefix);
+                }
+                Err(e) => {
+                    self.kernel_errors += 1;
+                    tracing::warn!(%prefix, error = %e, "cannot add the kernel route for a learned prefix");
+                }
+            }
+        } else if !want && have {
+            if let Err(e) = s.nl.del_route(s.ifindex, addr, len, s.attrs()).await {
+                self.kernel_errors += 1;
+                tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a withdrawn prefix");
+            }
+            self.in_kernel.remove(&prefix);
+        }
     }
 
     /// The status document's view of the changed prefixes (the first

@@ -144,7 +144,7 @@ pub fn listen(
     sock.listen(16)
 }
 
-pub async fn accept_loop(l: TcpListener, tx: mpsc::UnboundedSender<NetEvent>) {
+pub async fn accept_loop(l: std::sync::Arc<TcpListener>, tx: mpsc::UnboundedSender<NetEvent>) {
     loop {
         match l.accept().await {
             Ok((stream, from)) => {

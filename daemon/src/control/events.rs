@@ -72,6 +72,7 @@ impl Control {
                 }
             }
             TunnelEvent::Sa(e) => self.sa_event(tunnel, e).await,
+            TunnelEvent::Removed => self.removed(tunnel),
         }
     }
 
@@ -93,10 +94,12 @@ impl Control {
                 t.status.suite = suite;
                 t.status.nat = nat;
                 t.status.established_count += 1;
+                t.status.established_ms = crate::status::unix_ms(std::time::SystemTime::now());
                 t.status.last_error.clear();
             }
             Event::ChildUp(c) => {
                 t.status.child_sas += 1;
+                t.status.child_installed_ms = crate::status::unix_ms(std::time::SystemTime::now());
                 self.install(tunnel, *c).await;
                 self.tell_bgp(tunnel, true);
             }

@@ -95,6 +95,7 @@ impl Control {
         } else {
             Some((outbound, dest))
         };
+        let label = self.sockets[socket].label();
         let Some(t) = self.tunnels.get_mut(tunnel).and_then(Option::as_mut) else {
             return;
         };
@@ -104,6 +105,7 @@ impl Control {
             pending_outbound,
         });
         t.status.encap = encap;
+        t.transport = label;
         t.transform = (c.inbound.transform.to_string(), c.inbound.esn, ts);
     }
 

@@ -7,6 +7,9 @@
 
 mod events;
 mod install;
+mod reconfigure;
+
+pub use reconfigure::ControlCommand;
 
 use crate::bgp_plane::BgpCommand;
 use crate::dataplane::inbound::{IkeDatagram, InCommand};
@@ -15,7 +18,8 @@ use crate::dataplane::outbound::OutCommand;
 use crate::dataplane::report::{Activities, SaReport};
 use crate::dataplane::transport::{Kind, TransportSocket};
 use crate::droplog::DropLog;
-use crate::run::{BoxError, Dataplane};
+use crate::run::BoxError;
+use crate::setup::Dataplane;
 use crate::status::{self, Board, IkeStatus};
 use crate::underlay::PathChange;
 use config::Config;
@@ -57,6 +61,8 @@ struct TunnelCtl {
     transform: (String, bool, String),
     /// Send failures seen so far (the data plane's cumulative count).
     unreachable: u64,
+    /// The socket ESP uses now, as status shows it ("udp a:4500", "esp a").
+    transport: String,
 }
 
 pub struct Control {
@@ -72,6 +78,9 @@ pub struct Control {
     reports: mpsc::UnboundedReceiver<SaReport>,
     activity: Activities,
     paths: mpsc::Receiver<PathChange>,
+    commands: mpsc::Receiver<ControlCommand>,
+    /// Where the UDP 500 readers send (one more per new local address).
+    ike_tx: mpsc::Sender<IkeDatagram>,
     readers: Vec<JoinHandle<()>>,
     board: Board,
     /// Data-plane changes not yet confirmed: IKE messages wait for them.
@@ -89,6 +98,12 @@ pub struct Inputs {
     pub ike: mpsc::Receiver<IkeDatagram>,
     pub reports: mpsc::UnboundedReceiver<SaReport>,
     pub paths: mpsc::Receiver<PathChange>,
+    pub commands: mpsc::Receiver<ControlCommand>,
+}
+
+/// Whether the SAs keep a line per IKE message for the debug log.
+fn log_messages() -> bool {
+    tracing::enabled!(target: "vwand::ike", tracing::Level::DEBUG)
 }
 
 impl Control {
@@ -113,6 +128,8 @@ impl Control {
             if legacy {
                 tracing::warn!(tunnel = %t.name, "legacy algorithms (MODP-1024) allowed: Azure's default policy, about 80-bit security");
             }
+            let mut tc = tc;
+            tc.ike.log_messages = log_messages();
             configs.push((TunnelId(index), tc));
             tunnels.push(Some(TunnelCtl {
                 index,
@@ -124,6 +141,7 @@ impl Control {
                 status: IkeStatus::default(),
                 transform: Default::default(),
                 unreachable: 0,
+                transport: String::new(),
             }));
         }
         let socket_index = dp
@@ -163,6 +181,8 @@ impl Control {
             reports: inputs.reports,
             activity: dp.activity.clone(),
             paths: inputs.paths,
+            commands: inputs.commands,
+            ike_tx: dp.ike_tx.clone(),
             readers,
             board,
             acks: Vec::new(),
@@ -203,6 +223,7 @@ impl Control {
                     self.ep.sa_event(Instant::now(), TunnelId(r.tunnel), r.event);
                 }
                 Some(p) = self.paths.recv() => self.path_change(p),
+                Some(c) = self.commands.recv() => self.reconfigure(c).await,
                 _ = stop.changed() => break,
             }
             self.flush().await;
@@ -288,6 +309,9 @@ impl Control {
         }
         while let Some(d) = self.ep.poll_transmit() {
             self.send(d).await;
+        }
+        while let Some((id, line)) = self.ep.poll_message_log() {
+            tracing::debug!(target: "vwand::ike", tunnel = %self.name(id.0), "{line}");
         }
         self.publish();
     }
@@ -387,6 +411,7 @@ impl Control {
         let now = Instant::now();
         let wall = std::time::SystemTime::now();
         status::update(&self.board, |b| {
+            b.control_pass = Some(now);
             b.ike = responder;
             for t in self.tunnels.iter().flatten() {
                 let Some(e) = b.tunnels.get_mut(&t.name) else {
@@ -396,6 +421,9 @@ impl Control {
                 e.transform.clone_from(&t.transform.0);
                 e.esn = t.transform.1;
                 e.selectors.clone_from(&t.transform.2);
+                if !t.transport.is_empty() {
+                    e.transport.clone_from(&t.transport);
+                }
                 if let Some(a) = self.activity.get(t.index) {
                     let (tx, rx, _) = a.sample();
                     e.esp_packets_out = tx;
@@ -407,6 +435,13 @@ impl Control {
                     let ago = now.saturating_duration_since(info.since);
                     e.health_since_ms = status::unix_ms(wall - ago);
                     e.liveness_rtt_ms = info.rtt.map(|r| r.as_secs_f64() * 1000.0);
+                    let at = |t: Option<Instant>| {
+                        t.map_or(0, |t| status::unix_ms(wall + t.saturating_duration_since(now)))
+                    };
+                    if let Some(ike) = e.ike.as_mut() {
+                        ike.child_rekey_at_ms = at(info.child_rekey_at);
+                        ike.ike_rekey_at_ms = at(info.ike_rekey_at);
+                    }
                 }
             }
         });

@@ -44,6 +44,8 @@ pub enum InCommand {
     },
     /// Prefixes learned or lost: the tunnels that may carry each.
     Routes(Vec<(IpNet, Tunnels)>),
+    /// A reload added a tunnel, at this index.
+    AddTunnel { index: usize, tunnel: InTunnel },
 }
 
 /// An IKE message that arrived on UDP 4500, marker stripped.
@@ -71,6 +73,8 @@ pub struct Inbound {
     pub ike: Option<mpsc::Sender<IkeDatagram>>,
     pub activity: Activities,
     pub reports: SaReports,
+    /// Clamp TCP SYN-ACKs' MSS to this; 0: off.
+    pub mss: u16,
 }
 
 impl Inbound {
@@ -165,7 +169,9 @@ impl Inbound {
         let Some(&t) = self.by_spi.get(&spi) else {
             return;
         };
-        let tunnel = &mut self.tunnels[t];
+        let Some(tunnel) = self.tunnels.get_mut(t) else {
+            return;
+        };
         if from.ip() != tunnel.peer {
             tunnel.wrong_peer += 1;
             if drops.allow() {
@@ -173,7 +179,11 @@ impl Inbound {
             }
             return;
         }
-        let inner = &esp[d.inner];
+        let inner = &mut esp[d.inner];
+        if self.mss != 0 && super::mss::clamp(inner, self.mss) {
+            c.mss_clamped += 1;
+        }
+        let inner = &*inner;
         let allowed = ip::source(inner).is_some_and(|src| self.policy.routes_via(src, t));
         if !allowed {
             tunnel.policy_drops += 1;
@@ -218,6 +228,18 @@ impl Inbound {
                     self.policy.set(net, tunnels);
                 }
             }
+            InCommand::AddTunnel { index, tunnel } => {
+                while self.tunnels.len() < index {
+                    let mut gap = tunnel.clone();
+                    gap.name.clear();
+                    self.tunnels.push(gap);
+                }
+                if index < self.tunnels.len() {
+                    self.tunnels[index] = tunnel;
+                } else {
+                    self.tunnels.push(tunnel);
+                }
+            }
         }
     }
 
@@ -234,7 +256,9 @@ impl Inbound {
                 let Some(&t) = self.by_spi.get(&sa.spi()) else {
                     continue;
                 };
-                let tunnel = &self.tunnels[t];
+                let Some(tunnel) = self.tunnels.get(t).filter(|x| !x.name.is_empty()) else {
+                    continue;
+                };
                 let e = s.tunnels.entry(tunnel.name.clone()).or_default();
                 let st = sa.stats();
                 let i = &mut e.inbound;

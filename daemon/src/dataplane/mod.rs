@@ -3,9 +3,11 @@
 //! packet path takes a lock or allocates.
 
 pub mod fib;
+pub mod icmp;
 pub mod inbound;
 pub mod ip;
 pub mod mmsg;
+pub mod mss;
 pub mod outbound;
 pub mod report;
 pub mod select;

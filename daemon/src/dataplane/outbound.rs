@@ -3,7 +3,7 @@
 //! place; send the batch with one `sendmmsg` per socket.
 
 use super::fib::{Fib, Tunnels};
-use super::ip;
+use super::{icmp, ip, mss};
 use super::mmsg::{Outgoing, BATCH};
 use super::report::{is_unreachable, Activities, SaReport, SaReports};
 use super::select::{choose, flow_hash, Carry};
@@ -59,6 +59,10 @@ pub struct OutTunnel {
     /// sets it from the tunnel's health.
     pub health: Carry,
     pub interval: Interval,
+    /// The largest inner packet that fits the underlay once encrypted.
+    max_inner: usize,
+    /// Removed by a reload: its slot stays so indices don't move.
+    removed: bool,
     /// Packets of the batch being sent.
     batch: u64,
 }
@@ -78,7 +82,17 @@ impl OutTunnel {
             dest,
             health,
             interval: Interval::default(),
+            max_inner: usize::MAX,
+            removed: false,
             batch: 0,
+        }
+    }
+
+    /// Sets the largest inner packet from the SA and where ESP goes.
+    pub fn fit(&mut self, underlay_mtu: u16) {
+        if let Some(sa) = &self.sa {
+            let udp = self.dest.port() != 0;
+            self.max_inner = max_inner(underlay_mtu, sa.transform(), udp, self.dest.is_ipv4());
         }
     }
 
@@ -114,9 +128,37 @@ pub enum OutCommand {
     Health { tunnel: usize, carry: Carry },
     /// Prefixes learned or lost: the paths of each.
     Routes(Vec<(IpNet, Tunnels)>),
+    /// A reload added a tunnel (at the next index) or removed one (its
+    /// slot stays, empty), or a socket for a new local address.
+    AddTunnel(Box<OutTunnel>),
+    RemoveTunnel { tunnel: usize },
+    AddSocket(Arc<TransportSocket>),
+}
+
+/// What the outbound path does besides ESP: MSS clamping and "packet too
+/// big" answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Shaping {
+    /// Clamp TCP SYNs' MSS to this; 0: off.
+    pub mss: u16,
+    pub underlay_mtu: u16,
+    /// Our addresses, as the source of ICMP errors.
+    pub from_v4: Option<std::net::Ipv4Addr>,
+    pub from_v6: Option<std::net::Ipv6Addr>,
+}
+
+/// The largest inner packet of a tunnel that fits `mtu` once in ESP:
+/// outer IP (and UDP) header, ESP header and IV, padding to the block,
+/// the two trailer octets and the ICV.
+pub fn max_inner(mtu: u16, t: esp::Transform, udp: bool, v4: bool) -> usize {
+    let outer = if v4 { 20 } else { 40 } + if udp { 8 } else { 0 };
+    let room = usize::from(mtu).saturating_sub(outer + t.header_len() + t.icv_len());
+    let block = t.encryption.block_len().max(4);
+    (room / block * block).saturating_sub(2)
 }
 
 pub struct Outbound {
+    pub shaping: Shaping,
     pub tun: Arc<AsyncTun>,
     pub sockets: Vec<Arc<TransportSocket>>,
     pub tunnels: Vec<OutTunnel>,
@@ -125,6 +167,35 @@ pub struct Outbound {
     pub commands: mpsc::Receiver<OutCommand>,
     pub activity: Activities,
     pub reports: SaReports,
+}
+
+/// "Packet too big" answers: at most 100 a second, and their buffer.
+struct IcmpBudget {
+    buf: Box<[u8; icmp::MAX_ERROR]>,
+    window: std::time::Instant,
+    sent: u32,
+}
+
+impl IcmpBudget {
+    fn new() -> Self {
+        Self {
+            buf: Box::new([0; icmp::MAX_ERROR]),
+            window: std::time::Instant::now(),
+            sent: 0,
+        }
+    }
+
+    /// Called only for packets that are too big: reading the clock costs
+    /// the good path nothing.
+    fn allow(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        if now.duration_since(self.window) >= Duration::from_secs(1) {
+            self.window = now;
+            self.sent = 0;
+        }
+        self.sent += 1;
+        self.sent <= 100
+    }
 }
 
 struct Done {
@@ -141,6 +212,7 @@ impl Outbound {
         let mut done: Vec<Done> = Vec::with_capacity(BATCH);
         let mut counters = TunCounters::default();
         let mut drops = DropLog::new("outbound");
+        let mut errors = IcmpBudget::new();
         let mut publish = tokio::time::interval(Duration::from_millis(250));
         let mut interval = tokio::time::interval(Duration::from_secs(1));
         loop {
@@ -153,7 +225,7 @@ impl Outbound {
                     Ok(n) => {
                         counters.packets_read += n as u64;
                         done.clear();
-                        self.encapsulate(&mut slots, &lens[..n], &mut done, &mut counters, &mut drops);
+                        self.encapsulate(&mut slots, &lens[..n], &mut done, &mut counters, &mut drops, &mut errors);
                         self.send(&slots, &done, &mut counters).await;
                         self.drain_events();
                     }
@@ -177,9 +249,13 @@ impl Outbound {
         done: &mut Vec<Done>,
         c: &mut TunCounters,
         drops: &mut DropLog,
+        errors: &mut IcmpBudget,
     ) {
         for (i, &len) in lens.iter().enumerate() {
             let payload = MAX_HEADROOM..MAX_HEADROOM + len;
+            if self.shaping.mss != 0 && mss::clamp(&mut slots[i][payload.clone()], self.shaping.mss) {
+                c.mss_clamped += 1;
+            }
             let pkt = &slots[i][payload.clone()];
             let (Some(nh), Some(dst)) = (ip::next_header(pkt), ip::destination(pkt)) else {
                 c.malformed += 1;
@@ -210,6 +286,17 @@ impl Outbound {
                 continue;
             };
             let tunnel = &mut self.tunnels[t];
+            if len > tunnel.max_inner && icmp::wants_error(pkt) {
+                c.too_big += 1;
+                if errors.allow() {
+                    let mtu = u16::try_from(tunnel.max_inner).unwrap_or(u16::MAX);
+                    let sh = &self.shaping;
+                    if let Some(n) = icmp::too_big(pkt, sh.from_v4, sh.from_v6, mtu, &mut errors.buf) {
+                        let _ = self.tun.get_ref().write_packet(&errors.buf[..n]);
+                    }
+                }
+                continue;
+            }
             let Some(sa) = tunnel.sa.as_mut() else {
                 continue;
             };
@@ -289,6 +376,7 @@ impl Outbound {
                     t.sa = Some(*sa);
                     t.socket = socket;
                     t.dest = dest;
+                    t.fit(self.shaping.underlay_mtu);
                 }
                 let _ = done.send(());
             }
@@ -311,6 +399,18 @@ impl Outbound {
                     self.fib.set(net, tunnels);
                 }
             }
+            OutCommand::AddTunnel(mut t) => {
+                t.fit(self.shaping.underlay_mtu);
+                self.tunnels.push(*t);
+            }
+            OutCommand::RemoveTunnel { tunnel } => {
+                if let Some(t) = self.tunnels.get_mut(tunnel) {
+                    t.sa = None;
+                    t.removed = true;
+                    t.health = Carry::Unable;
+                }
+            }
+            OutCommand::AddSocket(s) => self.sockets.push(s),
         }
     }
 
@@ -333,6 +433,7 @@ impl Outbound {
         let figures: Vec<(String, u64, u64)> = self
             .tunnels
             .iter_mut()
+            .filter(|t| !t.removed)
             .map(|t| {
                 let i = std::mem::take(&mut t.interval);
                 (t.name.clone(), i.packets, i.flows())
@@ -350,7 +451,7 @@ impl Outbound {
     fn publish(&self, c: &TunCounters) {
         status::update(&self.board, |s| {
             s.tun = c.clone();
-            for t in &self.tunnels {
+            for t in self.tunnels.iter().filter(|t| !t.removed) {
                 let e = s.tunnels.entry(t.name.clone()).or_default();
                 let Some(sa) = &t.sa else {
                     e.outbound = Default::default();

@@ -252,6 +252,7 @@ pub fn config(me: SocketAddr, peer: SocketAddr, variant: u8) -> IkeConfig {
         },
         fragment_size: (variant & 0x02 != 0).then_some(300),
         half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,
+        log_messages: true,
     }
 }
 

@@ -306,6 +306,13 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
     }
 }
 
+/// The keywords `classify` accepts, for error messages.
+const SUPPORTED_IKE: &str = "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
+integrity sha256, sha384, sha512; PRF prfsha256, prfsha384, prfsha512; \
+groups modp2048, ecp256, ecp384, x25519 (modp1024 with allow_legacy)";
+const SUPPORTED_ESP: &str = "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
+integrity sha256, sha512; PFS groups modp2048, ecp256, ecp384, x25519; esn, noesn";
+
 fn classify(raw: &str, legacy: LegacyGroups) -> Result<Token, ProposalErrorKind> {
     use AesKeySize::{Aes128, Aes256};
     let token = raw.trim().to_ascii_lowercase();
@@ -436,7 +443,14 @@ impl fmt::Display for ProposalError {
         use ProposalErrorKind as K;
         match &self.kind {
             K::Empty => f.write_str("empty algorithm keyword"),
-            K::UnknownToken(t) => write!(f, "unknown algorithm {t:?}"),
+            K::UnknownToken(t) => write!(
+                f,
+                "unknown algorithm {t:?}; vwand knows {}",
+                match self.protocol {
+                    Protocol::Ike => SUPPORTED_IKE,
+                    Protocol::Esp => SUPPORTED_ESP,
+                }
+            ),
             K::Unsupported { token, reason } => match reason {
                 Unsupported::Weak => write!(f, "{token:?} is too weak and is not supported"),
                 Unsupported::NotImplemented => write!(f, "{token:?} is not supported by vwand"),
@@ -448,7 +462,8 @@ impl fmt::Display for ProposalError {
             K::LegacyGroup(t) => write!(
                 f,
                 "{t:?} (MODP-1024, DH group 2) gives only about 80 bits of security and is \
-                 refused; allow legacy groups explicitly to talk to an old peer"
+                 refused; set allow_legacy = true in [tunnel.ike] to talk to a peer that offers \
+                 nothing better (Azure's default policy)"
             ),
             K::WrongProtocol(t) => write!(f, "{t:?} cannot be used in an {proto} proposal"),
             K::NoEncryption => f.write_str("no encryption algorithm"),

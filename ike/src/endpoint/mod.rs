@@ -51,6 +51,8 @@ pub struct Endpoint {
     rng: RngSource,
     transmits: VecDeque<Datagram>,
     events: VecDeque<(TunnelId, TunnelEvent)>,
+    /// Debug lines of the SAs (`IkeConfig::log_messages`).
+    message_log: VecDeque<(TunnelId, String)>,
     stats: EndpointStats,
 }
 
@@ -74,6 +76,7 @@ impl Endpoint {
             rng,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            message_log: VecDeque::new(),
             stats: EndpointStats::default(),
         })
     }
@@ -94,6 +97,36 @@ impl Endpoint {
         }
     }
 
+    /// Removes a tunnel: its IKE SA is deleted (DELETE, §1.4.1) and its
+    /// Child SAs go; [`TunnelEvent::Removed`] follows once it is gone.
+    pub fn remove_tunnel(&mut self, id: TunnelId, now: Instant) {
+        let mut events = Vec::new();
+        if let Some(t) = self.tunnels.get_mut(&id) {
+            t.closing = true;
+            t.removed = true;
+            t.retry_at = None;
+            t.incoming.clear();
+            if let Some(sa) = t.sa.as_mut() {
+                sa.close(now);
+            }
+            t.set_health(now, Health::Down, &mut events);
+        }
+        self.push_events(id, events);
+        self.touch(id, now);
+    }
+
+    /// New endpoint-wide settings (a reload): the cookie gate's limits,
+    /// retries and liveness apply from now on; SAs stay.
+    pub fn set_config(&mut self, cfg: EndpointConfig) {
+        self.gate
+            .set_limits(cfg.cookie_threshold, cfg.half_open_max);
+        for t in self.tunnels.values_mut() {
+            t.backoff.set(cfg.retry_first, cfg.retry_max);
+            t.hold = cfg.liveness.rejoin_hold;
+        }
+        self.cfg = cfg;
+    }
+
     /// Replaces a tunnel's configuration; the next IKE SA uses it (a new
     /// PSK, proposals, timers), the current one goes on.
     pub fn set_tunnel_config(&mut self, id: TunnelId, cfg: TunnelConfig) {
@@ -111,6 +144,8 @@ impl Endpoint {
             failures: t.failures,
             retry_at: t.retry_at,
             half_open: t.incoming.len(),
+            child_rekey_at: t.sa.as_ref().and_then(IkeSa::child_rekey_due),
+            ike_rekey_at: t.sa.as_ref().and_then(IkeSa::ike_rekey_due),
         })
     }
 
@@ -143,6 +178,12 @@ impl Endpoint {
 
     pub fn poll_event(&mut self) -> Option<(TunnelId, TunnelEvent)> {
         self.events.pop_front()
+    }
+
+    /// The next line for the debug log: a message an SA sent or received,
+    /// charon's way (only with `IkeConfig::log_messages`).
+    pub fn poll_message_log(&mut self) -> Option<(TunnelId, String)> {
+        self.message_log.pop_front()
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
@@ -412,6 +453,11 @@ impl Endpoint {
             },
         );
         events.append(&mut none);
+        for sa in t.sa.iter_mut().chain(&mut t.incoming) {
+            while let Some(line) = sa.poll_message_log() {
+                self.message_log.push_back((id, line));
+            }
+        }
         let spis = t.local_spis();
         for old in std::mem::take(&mut t.spis) {
             if !spis.contains(&old) && self.by_spi.get(&old) == Some(&id) {
@@ -422,6 +468,17 @@ impl Endpoint {
             self.by_spi.insert(*s, id);
         }
         t.spis = spis;
+        let gone = t.removed && t.sa.is_none();
         self.push_events(id, events);
+        if gone {
+            if let Some(t) = self.tunnels.remove(&id) {
+                for s in t.spis {
+                    if self.by_spi.get(&s) == Some(&id) {
+                        self.by_spi.remove(&s);
+                    }
+                }
+            }
+            self.events.push_back((id, TunnelEvent::Removed));
+        }
     }
 }

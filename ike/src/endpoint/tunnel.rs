@@ -20,8 +20,10 @@ pub(super) struct Tunnel {
     pub backoff: Backoff,
     /// Failed attempts since the last success.
     pub failures: u32,
-    /// No more initiating: the endpoint is closing.
+    /// No more initiating: the endpoint is closing, or the tunnel is
+    /// being removed (`removed`: dropped once its SA is gone).
     pub closing: bool,
+    pub removed: bool,
     pub health: Health,
     pub since: Instant,
     /// The tunnel has carried flows before: coming back, it waits out the
@@ -56,6 +58,7 @@ impl Tunnel {
             backoff,
             failures: 0,
             closing: false,
+            removed: false,
             health: Health::Down,
             since: now,
             ever_up: false,
@@ -235,6 +238,11 @@ pub(super) struct Backoff {
 }
 
 impl Backoff {
+    /// New bounds (a reload); the next failure starts from `first`.
+    pub fn set(&mut self, first: Duration, max: Duration) {
+        *self = Self::new(first, max);
+    }
+
     pub fn new(first: Duration, max: Duration) -> Self {
         Self {
             first,

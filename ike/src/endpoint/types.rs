@@ -15,7 +15,7 @@ impl std::fmt::Display for TunnelId {
 }
 
 /// One tunnel: who we are, who the peer is, and how to negotiate.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TunnelConfig {
     /// Our outer address: IKE and ESP leave from it.
     pub local: IpAddr,
@@ -67,7 +67,7 @@ impl Default for LivenessConfig {
 }
 
 /// The endpoint as a whole.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointConfig {
     /// RFC 7296 §2.6: IKE_SA_INIT requests need a cookie once this many
     /// responder SAs, all tunnels together, are half-open (0: always).
@@ -196,6 +196,9 @@ pub enum TunnelEvent {
     /// The peer's new IKE SA authenticated and replaced ours (it
     /// restarted, or won a simultaneous start).
     Replaced { was_established: bool },
+    /// The tunnel was removed ([`super::Endpoint::remove_tunnel`]) and its
+    /// IKE SA is gone: nothing more comes from it.
+    Removed,
     /// A half-open SA from the peer's IKE_SA_INIT failed in IKE_AUTH; the
     /// tunnel's own SA is untouched. (Anyone can get this far: it proves
     /// nothing about the peer.)
@@ -218,6 +221,9 @@ pub struct TunnelInfo {
     pub retry_at: Option<Instant>,
     /// Half-open responder SAs of this tunnel.
     pub half_open: usize,
+    /// When the Child SA and the IKE SA are next rekeyed by time.
+    pub child_rekey_at: Option<Instant>,
+    pub ike_rekey_at: Option<Instant>,
 }
 
 /// Counters of the whole endpoint.

@@ -150,6 +150,12 @@ impl CookieGate {
         self.stats
     }
 
+    /// New limits (a reload); the secrets stay.
+    pub fn set_limits(&mut self, threshold: usize, max_half_open: usize) {
+        self.threshold = threshold;
+        self.max_half_open = max_half_open;
+    }
+
     /// Whether a request would need a cookie now.
     pub fn required(&self, half_open: usize) -> bool {
         half_open >= self.threshold

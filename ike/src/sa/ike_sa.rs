@@ -119,6 +119,8 @@ pub struct IkeSa {
     pub(super) last_answer: Option<Instant>,
     pub(super) transmits: VecDeque<Transmit>,
     pub(super) events: VecDeque<Event>,
+    /// Lines for the owner's debug log, if `cfg.log_messages`.
+    pub(super) message_log: VecDeque<String>,
 }
 
 impl IkeSa {

@@ -168,6 +168,7 @@ impl IkeSa {
             retired: Vec::new(),
             last_heard: now,
             last_answer: None,
+            message_log: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -232,6 +233,7 @@ impl IkeSa {
             Flags::new(true, false),
             0,
         );
+        self.log_message(true, &header, &payloads);
         match Message::new(header, payloads).encode() {
             Ok(bytes) => {
                 self.init_request = bytes.clone();
@@ -251,6 +253,7 @@ impl IkeSa {
         if self.state != State::InitSent {
             return;
         }
+        self.log_message(false, &msg.header, &msg.payloads);
         // §2.6: the responder wants proof of our address first.
         if let Some(c) = msg.notify(NotifyType::Cookie) {
             if self.cookie.is_none() {
@@ -384,6 +387,7 @@ impl IkeSa {
             );
         }
         let mut ike = Self::blank(cfg, Role::Responder, local, remote, now, rng);
+        ike.log_message(false, &msg.header, &msg.payloads);
         ike.state = State::Authenticating;
         ike.spi_i = h.spi_i;
         ike.ni = nonce.0.clone();
@@ -441,6 +445,7 @@ impl IkeSa {
             Flags::new(false, true),
             0,
         );
+        ike.log_message(true, &header, &payloads);
         let Ok(bytes) = Message::new(header, payloads).encode() else {
             return Accepted::Ignored;
         };

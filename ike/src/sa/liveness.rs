@@ -68,6 +68,34 @@ impl IkeSa {
             .is_some_and(|c| c.inbound == spi || c.outbound == spi)
     }
 
+    /// When the current Child SA is next rekeyed by time, if it is.
+    pub fn child_rekey_due(&self) -> Option<Instant> {
+        self.rekey_at
+    }
+
+    /// When the IKE SA is next rekeyed, if it is.
+    pub fn ike_rekey_due(&self) -> Option<Instant> {
+        self.ike_rekey_at
+    }
+
+    /// The next line for the owner's debug log (`IkeConfig::log_messages`):
+    /// one per message sent or received, charon's way.
+    pub fn poll_message_log(&mut self) -> Option<String> {
+        self.message_log.pop_front()
+    }
+
+    pub(super) fn log_message(
+        &mut self,
+        outgoing: bool,
+        header: &crate::wire::Header,
+        payloads: &[crate::wire::Payload],
+    ) {
+        if self.cfg.log_messages && self.message_log.len() < 64 {
+            self.message_log
+                .push_back(crate::wire::summary::describe(outgoing, header, payloads));
+        }
+    }
+
     /// Whether we started this IKE SA (or its last rekey).
     pub fn is_initiator(&self) -> bool {
         self.role == Role::Initiator

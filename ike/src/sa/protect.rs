@@ -14,6 +14,7 @@ impl IkeSa {
     /// §2.5: when fragmentation was negotiated and the message would not
     /// fit the fragment size, as SKF fragments instead.
     pub(super) fn seal(&mut self, header: Header, payloads: &[Payload]) -> Option<Vec<Vec<u8>>> {
+        self.log_message(true, &header, payloads);
         let cipher = self.send_cipher.as_ref()?;
         let (first_payload, plain) = encode_payload_chain(payloads).ok()?;
         let sealed_len = cipher.sealed_len(plain.len());
@@ -67,7 +68,9 @@ impl IkeSa {
         let body = data.get(layout.iv_start..layout.end).ok_or(None)?;
         if let Some(sk) = msg.encrypted() {
             let plain = cipher.open(prefix, body).map_err(|_| None)?;
-            return decode_payload_chain(sk.first_payload, &plain).map_err(Some);
+            let inner = decode_payload_chain(sk.first_payload, &plain).map_err(Some)?;
+            self.log_message(false, &msg.header, &inner);
+            return Ok(inner);
         }
         // RFC 7383 §2.6: each fragment is authenticated before it is kept;
         // fragments are accepted only when fragmentation was negotiated.
@@ -85,6 +88,8 @@ impl IkeSa {
             plain,
         };
         let (first, plain) = self.reassembly.add(now, fragment).ok_or(None)?;
-        decode_payload_chain(first, &plain).map_err(Some)
+        let inner = decode_payload_chain(first, &plain).map_err(Some)?;
+        self.log_message(false, &msg.header, &inner);
+        Ok(inner)
     }
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// Everything one IKE SA (and its first Child SA) is negotiated with.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IkeConfig {
     pub local_id: Identification,
     /// The peer must authenticate as this ID; `None` accepts any.
@@ -48,6 +48,9 @@ pub struct IkeConfig {
     /// A responder drops an SA whose IKE_AUTH has not come this long
     /// after its IKE_SA_INIT response (a half-open SA).
     pub half_open_timeout: Duration,
+    /// Keep a line per message sent and received (`wire::summary`), for
+    /// the owner's debug log: [`super::IkeSa::poll_message_log`].
+    pub log_messages: bool,
 }
 
 /// strongSwan's default for the same (`charon.half_open_timeout`).

@@ -72,6 +72,7 @@ mod notify;
 mod payload;
 mod sa;
 mod simple;
+pub mod summary;
 mod transform;
 mod ts;
 

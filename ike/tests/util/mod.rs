@@ -64,6 +64,7 @@ pub fn config(ike: &str, esp: &str, psk: &str, me: &str) -> IkeConfig {
         child_rekey_bytes: None,
         fragment_size: Some(ike::sa::DEFAULT_FRAGMENT_SIZE),
         half_open_timeout: ike::sa::DEFAULT_HALF_OPEN_TIMEOUT,
+        log_messages: true,
     }
 }
 

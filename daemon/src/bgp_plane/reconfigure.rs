@@ -1,0 +1,69 @@
+//! A reload, for the BGP plane: sessions are matched to the new file by
+//! their tunnel. A session that is gone stops (Cease) and withdraws its
+//! routes; a new one starts; one whose peer, addresses, timers or keys
+//! changed restarts; one whose import policy changed keeps running,
+//! withdraws what the new policy refuses and asks the peer for its routes
+//! again (RFC 2918); new advertisements go out as UPDATEs.
+
+use super::{BgpPlane, PeerSpec};
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+
+/// What the BGP plane runs after a reload.
+pub struct Reconfig {
+    pub specs: Vec<PeerSpec>,
+    pub statics: Vec<(IpNet, usize)>,
+    /// Tunnel names by index (removed tunnels' slots empty).
+    pub names: Vec<String>,
+    /// `[bgp]` itself changed (ASN, router ID, timers): every session
+    /// restarts.
+    pub restart_all: bool,
+}
+
+impl BgpPlane {
+    pub(super) fn reconfigure(&mut self, r: Reconfig) {
+        self.routes.set_names(r.names.clone());
+        self.names = r.names;
+        self.routes.set_statics(r.statics);
+        let mut wanted: BTreeMap<usize, PeerSpec> =
+            r.specs.into_iter().map(|s| (s.tunnel, s)).collect();
+        for slot in 0..self.peers.len() {
+            let Some(p) = self.peers[slot].as_mut() else {
+                continue;
+            };
+            let name = p.spec.session.name.clone();
+            match wanted.remove(&p.spec.tunnel) {
+                None => {
+                    tracing::info!(session = %name, "reload: BGP session removed (Cease)");
+                    self.remove_peer(slot);
+                }
+                Some(spec) if r.restart_all || p.spec.needs_restart(&spec) => {
+                    tracing::info!(session = %name, "reload: BGP session settings changed; it restarts");
+                    self.remove_peer(slot);
+                    if let Err(e) = self.add_peer(spec) {
+                        tracing::error!(session = %name, error = %e, "reload: the BGP session cannot restart");
+                    }
+                }
+                Some(spec) => {
+                    if spec.session.import != p.spec.session.import {
+                        let asked = p.session.set_import(spec.session.import.clone());
+                        tracing::info!(session = %name, route_refresh = asked, "reload: import policy changed");
+                    }
+                    if (&spec.export, spec.prepend) != (&p.spec.export, p.spec.prepend) {
+                        p.session.set_export(spec.export.iter().copied(), spec.prepend);
+                        tracing::info!(session = %name, "reload: advertisements changed");
+                    }
+                    p.spec = spec;
+                }
+            }
+        }
+        for spec in wanted.into_values() {
+            let name = spec.session.name.clone();
+            match self.add_peer(spec) {
+                Ok(_) => tracing::info!(session = %name, "reload: BGP session added"),
+                Err(e) => tracing::error!(session = %name, error = %e, "reload: the BGP session cannot start"),
+            }
+        }
+        self.dirty = true;
+    }
+}
