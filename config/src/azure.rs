@@ -206,7 +206,10 @@ fn describe(c: &Connection) -> String {
     }
 }
 
-fn pick_connection<'a>(site: &'a Site, want: Option<&str>) -> Result<(usize, &'a Connection), ImportError> {
+fn pick_connection<'a>(
+    site: &'a Site,
+    want: Option<&str>,
+) -> Result<(usize, &'a Connection), ImportError> {
     let list = || {
         site.connections
             .iter()
@@ -219,13 +222,19 @@ fn pick_connection<'a>(site: &'a Site, want: Option<&str>) -> Result<(usize, &'a
         Some(w) => site.connections.iter().enumerate().find(|(i, c)| {
             w.trim() == i.to_string()
                 || w.trim() == c.hub.address_space.trim()
-                || c.hub.region.as_deref().is_some_and(|r| r.eq_ignore_ascii_case(w.trim()))
+                || c.hub
+                    .region
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(w.trim()))
         }),
         None if site.connections.len() == 1 => site.connections.first().map(|c| (0, c)),
         None => None,
     };
     found.ok_or_else(|| match (want, site.connections.len()) {
-        (_, 0) => ImportError(format!("site {:?} has no connection", site.site.name.trim())),
+        (_, 0) => ImportError(format!(
+            "site {:?} has no connection",
+            site.site.name.trim()
+        )),
         (Some(w), _) => ImportError(format!("no connection {w:?}; the site has {}", list())),
         (None, n) => ImportError(format!(
             "site {:?} has {n} connections ({}); choose one with --connection",
@@ -253,7 +262,13 @@ fn slug(name: &str) -> String {
     let s: String = name
         .trim()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     if s.is_empty() {
         "azure".into()
@@ -292,9 +307,34 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
     let (ci, conn) = pick_connection(site, sel.connection.as_deref())?;
     let name = site.site.name.trim();
     let hub_space = prefixes(&[&conn.hub.address_space], "hubConfiguration.AddressSpace")?;
-    let subnets: Vec<&str> = conn.hub.connected_subnets.iter().map(String::as_str).collect();
+    let subnets: Vec<&str> = conn
+        .hub
+        .connected_subnets
+        .iter()
+        .map(String::as_str)
+        .collect();
     let subnets = prefixes(&subnets, "hubConfiguration.ConnectedSubnets")?;
     let azure: Vec<IpNet> = hub_space.iter().chain(&subnets).copied().collect();
+    let gateways: Vec<IpAddr> = [
+        Some(conn.gateway.ip_addresses.instance0),
+        conn.gateway.ip_addresses.instance1,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    // Static routes must not cover the gateway's own addresses: ESP to
+    // them would loop into the TUN. (BGP's import refuses such prefixes by
+    // itself.)
+    let routable: Vec<IpNet> = azure
+        .iter()
+        .filter(|n| !gateways.iter().any(|g| n.contains(g)))
+        .copied()
+        .collect();
+    let left_out: Vec<IpNet> = azure
+        .iter()
+        .filter(|n| !routable.contains(n))
+        .copied()
+        .collect();
     let bgp = match (
         conn.connection.is_bgp_enabled,
         &site.site.bgp_setting,
@@ -307,7 +347,10 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
     // of the PSK behind, unzeroized.
     let mut out = Zeroizing::new(String::with_capacity(16 << 10));
     let o = &mut *out;
-    let _ = writeln!(o, "# vwand configuration imported from Azure's \"Download VPN Config\" file");
+    let _ = writeln!(
+        o,
+        "# vwand configuration imported from Azure's \"Download VPN Config\" file"
+    );
     let _ = writeln!(o, "#   file:       {file}");
     let link = site
         .site
@@ -331,15 +374,27 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
     }
     let _ = writeln!(o, "# It holds the pre-shared key: keep it mode 0600.");
     if bgp.is_some() {
-        let _ = writeln!(o, "# Azure's file lacks two values: `vwand check` refuses this file until the");
+        let _ = writeln!(
+            o,
+            "# Azure's file lacks two values: `vwand check` refuses this file until the"
+        );
         let _ = writeln!(o, "# \"{PLACEHOLDER}\" lines are replaced.");
     } else if conn.connection.is_bgp_enabled {
-        let _ = writeln!(o, "# BGP is enabled on the connection, but the file lacks the site's or the");
-        let _ = writeln!(o, "# gateway's BgpSetting: the hub's prefixes are static routes instead.");
+        let _ = writeln!(
+            o,
+            "# BGP is enabled on the connection, but the file lacks the site's or the"
+        );
+        let _ = writeln!(
+            o,
+            "# gateway's BgpSetting: the hub's prefixes are static routes instead."
+        );
     }
     let _ = writeln!(o);
     let _ = writeln!(o, "[daemon]\nstatus_socket = \"/run/vwand/status.sock\"\n");
-    let _ = writeln!(o, "[tun]\nname = \"vwand0\"\nmtu = 1400                          # Azure's recommendation");
+    let _ = writeln!(
+        o,
+        "[tun]\nname = \"vwand0\"\nmtu = 1400  # Azure's recommendation"
+    );
     match bgp {
         Some((s, _)) => {
             let _ = writeln!(
@@ -353,53 +408,127 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
         }
     }
     if let Some((s, _)) = bgp {
-        let _ = writeln!(o, "[bgp]\nasn = {}                         # vpnSiteConfiguration.BgpSetting.Asn", s.asn);
-        let _ = writeln!(o, "# The on-premises prefixes to send over the VPN. Azure prefers the longest");
-        let _ = writeln!(o, "# prefix and, for the same prefix, ExpressRoute: they must be more specific");
-        let _ = writeln!(o, "# than (or disjoint from) those sent over ExpressRoute, or that traffic crosses");
+        let _ = writeln!(
+            o,
+            "[bgp]\nasn = {}  # vpnSiteConfiguration.BgpSetting.Asn",
+            s.asn
+        );
+        let _ = writeln!(
+            o,
+            "# The on-premises prefixes to send over the VPN. Azure prefers the longest"
+        );
+        let _ = writeln!(
+            o,
+            "# prefix and, for the same prefix, ExpressRoute: they must be more specific"
+        );
+        let _ = writeln!(
+            o,
+            "# than (or disjoint from) those sent over ExpressRoute, or that traffic crosses"
+        );
         let _ = writeln!(o, "# the circuit unencrypted.");
-        let _ = writeln!(o, "advertise = [\"{PLACEHOLDER}: on-premises prefixes to advertise over the VPN\"]");
-        let _ = writeln!(o, "# What the on-premises routers advertise over ExpressRoute (the encryption guard).");
-        let _ = writeln!(o, "expressroute_prefixes = [\"{PLACEHOLDER}: prefixes advertised over ExpressRoute\"]\n");
+        let _ = writeln!(
+            o,
+            "advertise = [\"{PLACEHOLDER}: on-premises prefixes to advertise over the VPN\"]"
+        );
+        let _ = writeln!(
+            o,
+            "# What the on-premises routers advertise over ExpressRoute (the encryption guard)."
+        );
+        let _ = writeln!(
+            o,
+            "expressroute_prefixes = [\"{PLACEHOLDER}: prefixes advertised over ExpressRoute\"]\n"
+        );
     }
     let mut instances = vec![(0, conn.gateway.ip_addresses.instance0)];
     if let Some(i1) = conn.gateway.ip_addresses.instance1 {
         instances.push((1, i1));
     }
     let lifetime = conn.connection.ipsec.as_ref().and_then(|p| p.sa_lifetime_s);
-    let data_kb = conn.connection.ipsec.as_ref().and_then(|p| p.sa_data_size_kb);
+    let data_kb = conn
+        .connection
+        .ipsec
+        .as_ref()
+        .and_then(|p| p.sa_data_size_kb);
     for (i, peer) in instances {
         let _ = writeln!(o, "[[tunnel]]");
         o.push_str("name = ");
         push_quoted(o, &format!("{}-instance{i}", slug(name)));
         o.push('\n');
-        let _ = writeln!(o, "local = \"{}\"            # vpnSiteConfiguration.IPAddress", site.site.ip_address);
-        let _ = writeln!(o, "peer = \"{peer}\"               # gatewayConfiguration.IpAddresses.Instance{i}");
-        let _ = writeln!(o, "transport = \"raw\"                  # ExpressRoute has no NAT (a NAT is detected anyway)");
+        let _ = writeln!(
+            o,
+            "local = \"{}\"  # vpnSiteConfiguration.IPAddress",
+            site.site.ip_address
+        );
+        let _ = writeln!(
+            o,
+            "peer = \"{peer}\"  # gatewayConfiguration.IpAddresses.Instance{i}"
+        );
+        let _ = writeln!(
+            o,
+            "transport = \"raw\"  # ExpressRoute has no NAT (a NAT is detected anyway)"
+        );
         if bgp.is_some() {
-            let _ = writeln!(o, "routes = []                         # learned over BGP");
+            let _ = writeln!(o, "routes = []  # learned over BGP");
         } else {
-            let _ = writeln!(o, "routes = {}  # hub address space and connected subnets", list(&azure));
+            if !left_out.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "# Left out: {} holds the gateway's own addresses (ESP to them\n\
+                     # must not enter the tunnel); route its other parts if you need them.",
+                    list(&left_out)
+                );
+            }
+            if routable.is_empty() {
+                let _ = writeln!(
+                    o,
+                    "routes = [\"{PLACEHOLDER}: the Azure prefixes to route into the tunnel\"]"
+                );
+            } else {
+                let _ = writeln!(o, "routes = {}  # from hubConfiguration", list(&routable));
+            }
         }
         let _ = writeln!(o, "\n[tunnel.ike]");
-        let psk = Zeroizing::new(String::from_utf8_lossy(conn.connection.psk.0.expose()).into_owned());
+        let psk =
+            Zeroizing::new(String::from_utf8_lossy(conn.connection.psk.0.expose()).into_owned());
         o.push_str("psk = ");
         push_quoted(o, &psk);
         o.push_str("  # connectionConfiguration.PSK\n");
-        let _ = writeln!(o, "# The file does not say which IPsec policy the connection uses: these are");
-        let _ = writeln!(o, "# vwand's defaults, Azure's custom policy GCMAES256 / SHA384 / ECP384. For");
-        let _ = writeln!(o, "# Azure's default policy use proposals = [\"aes256-sha1-modp1024\"],");
-        let _ = writeln!(o, "# esp_proposals = [\"aes256-sha1\"] and allow_legacy = true.");
+        let _ = writeln!(
+            o,
+            "# The file does not say which IPsec policy the connection uses: these are"
+        );
+        let _ = writeln!(
+            o,
+            "# vwand's defaults, Azure's custom policy GCMAES256 / SHA384 / ECP384. For"
+        );
+        let _ = writeln!(
+            o,
+            "# Azure's default policy use proposals = [\"aes256-sha1-modp1024\"],"
+        );
+        let _ = writeln!(
+            o,
+            "# esp_proposals = [\"aes256-sha1\"] and allow_legacy = true."
+        );
         let _ = writeln!(o, "proposals = [\"aes256gcm16-prfsha384-ecp384\"]");
         let _ = writeln!(o, "esp_proposals = [\"aes256gcm16\"]");
         if let Some(l) = lifetime.filter(|l| *l >= 60) {
-            let _ = writeln!(o, "child_rekey_seconds = {}           # SALifeTimeInSeconds {l}, less a sixth", l - l / 6);
+            let _ = writeln!(
+                o,
+                "child_rekey_seconds = {}  # SALifeTimeInSeconds {l}, less a sixth",
+                l - l / 6
+            );
         }
         if let Some(kb) = data_kb.filter(|k| *k > 0) {
             let bytes = kb.saturating_mul(1024) / 10 * 9;
-            let _ = writeln!(o, "child_rekey_bytes = {bytes}    # 90% of SADataSizeInKilobytes {kb}");
+            let _ = writeln!(
+                o,
+                "child_rekey_bytes = {bytes}  # 90% of SADataSizeInKilobytes {kb}"
+            );
         }
-        let _ = writeln!(o, "ike_rekey_seconds = 25200           # Azure's IKE SA lifetime is 28,800 s");
+        let _ = writeln!(
+            o,
+            "ike_rekey_seconds = 25200  # Azure's IKE SA lifetime is 28,800 s"
+        );
         if let Some((_, g)) = bgp {
             let peer_bgp = if i == 0 {
                 Some(g.bgp_peering_addresses.instance0)
@@ -408,9 +537,16 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
             };
             if let Some(addr) = peer_bgp {
                 let _ = writeln!(o, "\n[tunnel.bgp]");
-                let _ = writeln!(o, "peer = \"{addr}\"              # BgpPeeringAddresses.Instance{i}: only over this tunnel");
+                let _ = writeln!(
+                    o,
+                    "peer = \"{addr}\"  # BgpPeeringAddresses.Instance{i}: only over this tunnel"
+                );
                 let _ = writeln!(o, "remote_as = {}", g.asn);
-                let _ = writeln!(o, "import = {}  # hub address space and connected subnets", list(&azure));
+                let _ = writeln!(
+                    o,
+                    "import = {}  # hub address space and connected subnets",
+                    list(&azure)
+                );
             }
         }
         let _ = writeln!(o);

@@ -86,7 +86,8 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
             c.added.push(n.name.clone());
             continue;
         };
-        let outer = (o.local, o.peer, o.transport, o.udp_port) != (n.local, n.peer, n.transport, n.udp_port);
+        let outer = (o.local, o.peer, o.transport, o.udp_port)
+            != (n.local, n.peer, n.transport, n.udp_port);
         let keying = o.manual.is_some() != n.manual.is_some();
         if outer || keying {
             c.replaced.push(n.name.clone());
@@ -113,7 +114,9 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
             .iter()
             .filter_map(|t| {
                 let t = t.get_ref();
-                t.bgp.as_ref().map(|b| (t.name.clone(), *b.prepend.get_ref()))
+                t.bgp
+                    .as_ref()
+                    .map(|b| (t.name.clone(), *b.prepend.get_ref()))
             })
             .collect()
     };
@@ -143,9 +146,18 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
         ("[tun] addresses", ot.addresses != nt.addresses),
         ("[tun] mss_clamp", ot.mss_clamp != nt.mss_clamp),
         ("[tun] underlay_mtu", ot.underlay_mtu != nt.underlay_mtu),
-        ("[daemon] status_socket", old.daemon.status_socket != new.daemon.status_socket),
-        ("[daemon] socket_buffer", old.daemon.socket_buffer != new.daemon.socket_buffer),
-        ("[daemon] metrics_listen", old.daemon.metrics_listen != new.daemon.metrics_listen),
+        (
+            "[daemon] status_socket",
+            old.daemon.status_socket != new.daemon.status_socket,
+        ),
+        (
+            "[daemon] socket_buffer",
+            old.daemon.socket_buffer != new.daemon.socket_buffer,
+        ),
+        (
+            "[daemon] metrics_listen",
+            old.daemon.metrics_listen != new.daemon.metrics_listen,
+        ),
     ];
     c.restart
         .extend(restart.iter().filter(|r| r.1).map(|r| r.0.to_string()));
@@ -176,7 +188,10 @@ impl std::fmt::Display for Changes {
             parts.push("failover and IKE responder limits changed".into());
         }
         if !self.restart.is_empty() {
-            parts.push(format!("at the next restart only: {}", self.restart.join(", ")));
+            parts.push(format!(
+                "at the next restart only: {}",
+                self.restart.join(", ")
+            ));
         }
         if parts.is_empty() {
             f.write_str("nothing changed")

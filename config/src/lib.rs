@@ -79,7 +79,9 @@ fn refuse_placeholders(path: &Path, text: &str) -> Result<(), ConfigError> {
                 path,
                 text,
                 offset + at,
-                format!("{what}: replace this placeholder from `vwand import-azure` with real values"),
+                format!(
+                    "{what}: replace this placeholder from `vwand import-azure` with real values"
+                ),
             ));
         }
         offset += line.len();

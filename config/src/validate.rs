@@ -1,13 +1,13 @@
 //! Whole-file checks that a single field's parser cannot make.
 
 use crate::error::ConfigError;
-use ipnet::IpNet;
-use toml::Spanned;
 use crate::model::{Config, ManualSa, ManualSection, TunnelSection};
 use esp::{OutboundSa, SaParams};
+use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
+use toml::Spanned;
 
 /// RFC 4303 §2.1: SPIs 1 to 255 are reserved, and 0 means none.
 const MIN_SPI: u32 = 256;
@@ -44,7 +44,10 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
     if !(576..=9000).contains(&c.tun.underlay_mtu) {
         return Err(ConfigError::whole_file(
             path,
-            format!("[tun] underlay_mtu {} is outside 576..=9000", c.tun.underlay_mtu),
+            format!(
+                "[tun] underlay_mtu {} is outside 576..=9000",
+                c.tun.underlay_mtu
+            ),
         ));
     }
     if c.tun.mss_clamp != 0 && !(536..=9000).contains(&c.tun.mss_clamp) {
@@ -94,6 +97,20 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
         }
         for r in &t.routes {
             exact(r, "route", &err)?;
+            let covered = c
+                .tunnels
+                .iter()
+                .map(|x| x.get_ref().peer)
+                .find(|p| r.get_ref().contains(p));
+            if let Some(p) = covered {
+                return Err(err(
+                    r.span().start,
+                    format!(
+                        "route {} covers tunnel peer {p}: ESP to it would loop into the TUN; route the prefix's other parts",
+                        r.get_ref()
+                    ),
+                ));
+            }
         }
         if t.local.is_ipv4() != t.peer.is_ipv4() {
             return Err(err(

@@ -68,7 +68,7 @@ fn exact_messages_with_line_numbers() {
     );
     assert_eq!(
         refuse(&GOOD.replace("mtu = 1400", "mtu = 1400\nmtuu = 3")),
-        "vwand.toml:5:1: unknown field `mtuu`, expected one of `name`, `mtu`, `addresses`"
+        "vwand.toml:5:1: unknown field `mtuu`, expected one of `name`, `mtu`, `addresses`, `mss_clamp`, `underlay_mtu`"
     );
     assert_eq!(
         refuse(&GOOD.replace("\"10.20.0.0/16\"", "\"10.20.0.0/33\"")),
@@ -106,7 +106,8 @@ fn duplicate_inbound_spi_is_refused() {
         .split("[[tunnel]]")
         .nth(1)
         .unwrap()
-        .replace("hub0", "hub1");
+        .replace("hub0", "hub1")
+        .replace("peer = \"192.0.2.2\"", "peer = \"192.0.2.3\"");
     let two = format!("{GOOD}\n[[tunnel]]{second}");
     let msg = refuse(&two);
     assert!(

@@ -9,8 +9,8 @@ mod metrics;
 mod notify;
 mod reload;
 mod run;
-mod setup;
 mod service;
+mod setup;
 mod status;
 mod status_view;
 mod underlay;
@@ -147,11 +147,20 @@ fn main() -> ExitCode {
                         ExitCode::SUCCESS
                     }
                     Err(e) => {
-                        let _ = writeln!(std::io::stderr(), "{}: not a status document: {e}", path.display());
+                        let _ = writeln!(
+                            std::io::stderr(),
+                            "{}: not a status document: {e}",
+                            path.display()
+                        );
                         ExitCode::FAILURE
                     }
                 },
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused) => {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
                     let _ = writeln!(
                         std::io::stderr(),
                         "vwand is not running (no status socket at {}: {e})",

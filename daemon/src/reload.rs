@@ -92,7 +92,10 @@ impl Running {
         }
         for name in ch.removed.iter().chain(&ch.replaced) {
             if let Some(i) = self.index_of(name) {
-                let _ = self.control.send(ControlCommand::RemoveTunnel { index: i }).await;
+                let _ = self
+                    .control
+                    .send(ControlCommand::RemoveTunnel { index: i })
+                    .await;
                 let _ = self.out.send(OutCommand::RemoveTunnel { tunnel: i }).await;
                 self.names[i].clear();
             }
@@ -113,11 +116,20 @@ impl Running {
                 continue;
             };
             if let Some((cfg, _)) = new.tunnel_config(pos) {
-                let _ = self.control.send(ControlCommand::SetIke { index: i, cfg: Box::new(cfg) }).await;
+                let _ = self
+                    .control
+                    .send(ControlCommand::SetIke {
+                        index: i,
+                        cfg: Box::new(cfg),
+                    })
+                    .await;
             }
         }
         if ch.endpoint {
-            let _ = self.control.send(ControlCommand::SetEndpoint(Box::new(new.endpoint_config()))).await;
+            let _ = self
+                .control
+                .send(ControlCommand::SetEndpoint(Box::new(new.endpoint_config())))
+                .await;
         }
         let names = self.names.clone();
         let index = |pos: usize| {
@@ -151,19 +163,27 @@ impl Running {
             return Err("a manually keyed tunnel is added at a restart".into());
         }
         if self.names.len() >= MAX_TUNNELS {
-            return Err(format!("at most {MAX_TUNNELS} tunnels over the daemon's life; restart"));
+            return Err(format!(
+                "at most {MAX_TUNNELS} tunnels over the daemon's life; restart"
+            ));
         }
         let Some((cfg, _)) = new.tunnel_config(pos) else {
             return Err("no IKE settings".into());
         };
         let socket = self.socket(new, setup::kind_of(t), t.local).await?;
-        self.socket(new, Kind::Udp { port: NAT_T_PORT }, t.local).await?;
+        self.socket(new, Kind::Udp { port: NAT_T_PORT }, t.local)
+            .await?;
         let index = self.names.len();
         self.names.push(t.name.clone());
         let it = setup::in_tunnel(t);
         self.in_tunnels.push(it.clone());
         for tx in &self.inbound {
-            let _ = tx.send(InCommand::AddTunnel { index, tunnel: it.clone() }).await;
+            let _ = tx
+                .send(InCommand::AddTunnel {
+                    index,
+                    tunnel: it.clone(),
+                })
+                .await;
         }
         let dest = match setup::kind_of(t) {
             Kind::Raw => std::net::SocketAddr::new(t.peer, 0),
@@ -233,7 +253,9 @@ impl Running {
                 self.underlay.abort();
                 self.underlay = tokio::spawn(underlay::watch(w, endpoints, self.paths.clone()));
             }
-            Err(e) => tracing::warn!(error = %e, "reload: the underlay watch keeps the old tunnel list"),
+            Err(e) => {
+                tracing::warn!(error = %e, "reload: the underlay watch keeps the old tunnel list")
+            }
         }
     }
 }

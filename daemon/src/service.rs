@@ -17,7 +17,10 @@ pub fn summary(s: &Status) -> String {
     let established = sessions.iter().filter(|b| b.state == "Established").count();
     let mut line = format!("{up}/{} tunnels up", s.tunnels.len());
     if !sessions.is_empty() {
-        line.push_str(&format!(", {established}/{} BGP established", sessions.len()));
+        line.push_str(&format!(
+            ", {established}/{} BGP established",
+            sessions.len()
+        ));
     }
     line
 }
@@ -25,7 +28,10 @@ pub fn summary(s: &Status) -> String {
 /// The watchdog interval systemd asked for, if any (sd_watchdog_enabled).
 fn watchdog_interval() -> Option<Duration> {
     let usec: u64 = std::env::var("WATCHDOG_USEC").ok()?.parse().ok()?;
-    if let Some(pid) = std::env::var("WATCHDOG_PID").ok().and_then(|p| p.parse::<u32>().ok()) {
+    if let Some(pid) = std::env::var("WATCHDOG_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
         if pid != std::process::id() {
             return None;
         }
@@ -36,16 +42,16 @@ fn watchdog_interval() -> Option<Duration> {
 /// Runs until aborted.
 pub async fn run(board: Board) {
     let watchdog = watchdog_interval();
-    let every = watchdog.map_or(Duration::from_secs(1), |w| (w / 2).min(Duration::from_secs(1)));
+    let every = watchdog.map_or(Duration::from_secs(1), |w| {
+        (w / 2).min(Duration::from_secs(1))
+    });
     let mut tick = tokio::time::interval(every);
     let mut last = String::new();
     loop {
         tick.tick().await;
         let (line, alive) = {
             let s = board.lock().unwrap_or_else(|p| p.into_inner());
-            let alive = s
-                .control_pass
-                .is_some_and(|t| t.elapsed() < STUCK);
+            let alive = s.control_pass.is_some_and(|t| t.elapsed() < STUCK);
             (summary(&s), alive)
         };
         if line != last {
@@ -56,7 +62,9 @@ pub async fn run(board: Board) {
             if alive {
                 notify("WATCHDOG=1");
             } else {
-                tracing::error!("the control plane has not run for {STUCK:?}; withholding the watchdog");
+                tracing::error!(
+                    "the control plane has not run for {STUCK:?}; withholding the watchdog"
+                );
             }
         }
     }

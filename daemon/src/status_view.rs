@@ -179,7 +179,10 @@ pub fn render(doc: &Value) -> String {
     let bgp: Vec<&Value> = tunnels
         .map(|t| t.values().filter(|x| x["bgp"].is_object()).collect())
         .unwrap_or_default();
-    let established = bgp.iter().filter(|x| x["bgp"]["state"] == "Established").count();
+    let established = bgp
+        .iter()
+        .filter(|x| x["bgp"]["state"] == "Established")
+        .count();
     let _ = writeln!(
         out,
         "vwand {}: {up}/{count} tunnels up, {established}/{} BGP sessions established, {} prefixes routed",
@@ -223,8 +226,21 @@ pub fn render(doc: &Value) -> String {
         out,
         "\nIKE: {} half-open, cookies {}; dropped: {}; liveness checks {}, suspects {}",
         n(&ike["half_open"]),
-        if ike["cookies_required"] == true { "required" } else { "not required" },
-        nonzero(ike, &["undecodable", "unknown_spi", "unconfigured", "half_open_refused", "half_open_expired"]),
+        if ike["cookies_required"] == true {
+            "required"
+        } else {
+            "not required"
+        },
+        nonzero(
+            ike,
+            &[
+                "undecodable",
+                "unknown_spi",
+                "unconfigured",
+                "half_open_refused",
+                "half_open_expired"
+            ]
+        ),
         n(&ike["liveness_checks"]),
         n(&ike["suspects"]),
     );
@@ -233,7 +249,17 @@ pub fn render(doc: &Value) -> String {
         out,
         "TUN: {} packets read; dropped: {}",
         n(&tun["packets_read"]),
-        nonzero(tun, &["no_route", "no_sa", "selectors", "malformed", "refused", "send_errors"])
+        nonzero(
+            tun,
+            &[
+                "no_route",
+                "no_sa",
+                "selectors",
+                "malformed",
+                "refused",
+                "send_errors"
+            ]
+        )
     );
     out
 }
@@ -266,8 +292,14 @@ mod tests {
             "ike": {"unconfigured": 5}, "tun": {}
         });
         let t = render(&doc);
-        assert!(t.contains("0/1 tunnels up, 1/1 BGP sessions established"), "{t}");
-        assert!(t.contains("hub0: suspect (liveness check unanswered)"), "{t}");
+        assert!(
+            t.contains("0/1 tunnels up, 1/1 BGP sessions established"),
+            "{t}"
+        );
+        assert!(
+            t.contains("hub0: suspect (liveness check unanswered)"),
+            "{t}"
+        );
         assert!(t.contains("drops: replay 3"), "{t}");
         assert!(t.contains("prefixes in 3 out 2"), "{t}");
         assert!(t.contains("10.51.231.0/24       NONE"), "{t}");

@@ -79,7 +79,7 @@ impl Side {
     /// The daemon's status document.
     pub fn status(&self) -> Value {
         let out = Command::new(workspace_bin("vwand"))
-            .args(["status", "--socket"])
+            .args(["status", "--json", "--socket"])
             .arg(&self.status_socket)
             .output()
             .expect("run vwand status");

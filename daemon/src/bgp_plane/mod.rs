@@ -239,7 +239,11 @@ impl BgpPlane {
         let now = Instant::now();
         match ev {
             NetEvent::Dialed { peer, conn, result } => {
-                let name = self.peers.get(peer).and_then(Option::as_ref).map(|p| p.spec.session.name.clone());
+                let name = self
+                    .peers
+                    .get(peer)
+                    .and_then(Option::as_ref)
+                    .map(|p| p.spec.session.name.clone());
                 match (result, self.session(peer)) {
                     // A dial the session gave up on (or a removed
                     // session's) is simply closed.
@@ -298,7 +302,12 @@ impl BgpPlane {
                 } else {
                     self.tunnels_up.remove(&tunnel);
                 }
-                for p in self.peers.iter_mut().flatten().filter(|p| p.spec.tunnel == tunnel) {
+                for p in self
+                    .peers
+                    .iter_mut()
+                    .flatten()
+                    .filter(|p| p.spec.tunnel == tunnel)
+                {
                     match (up, p.started) {
                         (true, false) => {
                             p.started = true;

@@ -50,7 +50,8 @@ impl BgpPlane {
                         tracing::info!(session = %name, route_refresh = asked, "reload: import policy changed");
                     }
                     if (&spec.export, spec.prepend) != (&p.spec.export, p.spec.prepend) {
-                        p.session.set_export(spec.export.iter().copied(), spec.prepend);
+                        p.session
+                            .set_export(spec.export.iter().copied(), spec.prepend);
                         tracing::info!(session = %name, "reload: advertisements changed");
                     }
                     p.spec = spec;
@@ -61,7 +62,9 @@ impl BgpPlane {
             let name = spec.session.name.clone();
             match self.add_peer(spec) {
                 Ok(_) => tracing::info!(session = %name, "reload: BGP session added"),
-                Err(e) => tracing::error!(session = %name, error = %e, "reload: the BGP session cannot start"),
+                Err(e) => {
+                    tracing::error!(session = %name, error = %e, "reload: the BGP session cannot start")
+                }
             }
         }
         self.dirty = true;

@@ -436,7 +436,9 @@ impl Control {
                     e.health_since_ms = status::unix_ms(wall - ago);
                     e.liveness_rtt_ms = info.rtt.map(|r| r.as_secs_f64() * 1000.0);
                     let at = |t: Option<Instant>| {
-                        t.map_or(0, |t| status::unix_ms(wall + t.saturating_duration_since(now)))
+                        t.map_or(0, |t| {
+                            status::unix_ms(wall + t.saturating_duration_since(now))
+                        })
                     };
                     if let Some(ike) = e.ike.as_mut() {
                         ike.child_rekey_at_ms = at(info.child_rekey_at);

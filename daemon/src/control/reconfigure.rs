@@ -30,9 +30,14 @@ pub enum ControlCommand {
         cfg: Box<TunnelConfig>,
     },
     /// DELETE the tunnel's IKE SA and forget it.
-    RemoveTunnel { index: usize },
+    RemoveTunnel {
+        index: usize,
+    },
     /// New IKE settings, for the tunnel's next IKE SA.
-    SetIke { index: usize, cfg: Box<TunnelConfig> },
+    SetIke {
+        index: usize,
+        cfg: Box<TunnelConfig>,
+    },
     SetEndpoint(Box<EndpointConfig>),
 }
 
@@ -101,11 +106,20 @@ impl Control {
         if self.udp500.contains_key(&local) {
             return Ok(());
         }
-        let s = Arc::new(UdpSocket::bind(SocketAddr::new(local, IKE_PORT)).await.map_err(|e| {
-            std::io::Error::new(e.kind(), format!("cannot bind IKE port {local}:{IKE_PORT}: {e}"))
-        })?);
-        self.readers
-            .push(tokio::spawn(super::read_udp500(s.clone(), self.ike_tx.clone())));
+        let s = Arc::new(
+            UdpSocket::bind(SocketAddr::new(local, IKE_PORT))
+                .await
+                .map_err(|e| {
+                    std::io::Error::new(
+                        e.kind(),
+                        format!("cannot bind IKE port {local}:{IKE_PORT}: {e}"),
+                    )
+                })?,
+        );
+        self.readers.push(tokio::spawn(super::read_udp500(
+            s.clone(),
+            self.ike_tx.clone(),
+        )));
         self.udp500.insert(local, s);
         Ok(())
     }

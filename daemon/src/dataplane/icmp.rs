@@ -30,7 +30,8 @@ pub fn wants_error(p: &[u8]) -> bool {
         Some(4) if p.len() >= 20 => {
             let df = p[6] & 0x40 != 0;
             let ihl = usize::from(p[0] & 0x0f) * 4;
-            let icmp_error = p[9] == 1 && p.get(ihl).is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12));
+            let icmp_error =
+                p[9] == 1 && p.get(ihl).is_some_and(|t| matches!(t, 3 | 4 | 5 | 11 | 12));
             df && !icmp_error
         }
         Some(6) if p.len() >= 40 => !(p[6] == 58 && p.get(40).is_some_and(|t| *t < 128)),
@@ -112,7 +113,14 @@ mod tests {
         orig[16..20].copy_from_slice(&[10, 51, 231, 1]);
         assert!(wants_error(&orig));
         let mut out = [0u8; MAX_ERROR];
-        let n = too_big(&orig, Some(Ipv4Addr::new(172, 24, 255, 1)), None, 1435, &mut out).unwrap();
+        let n = too_big(
+            &orig,
+            Some(Ipv4Addr::new(172, 24, 255, 1)),
+            None,
+            1435,
+            &mut out,
+        )
+        .unwrap();
         let e = &out[..n];
         assert_eq!(n, 576);
         assert_eq!(fold(sum(&e[..20])), 0, "IP checksum");

@@ -45,7 +45,10 @@ pub enum InCommand {
     /// Prefixes learned or lost: the tunnels that may carry each.
     Routes(Vec<(IpNet, Tunnels)>),
     /// A reload added a tunnel, at this index.
-    AddTunnel { index: usize, tunnel: InTunnel },
+    AddTunnel {
+        index: usize,
+        tunnel: InTunnel,
+    },
 }
 
 /// An IKE message that arrived on UDP 4500, marker stripped.

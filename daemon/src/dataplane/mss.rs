@@ -88,7 +88,11 @@ mod tests {
         let mut sum: u32 = 0;
         let mut add = |b: &[u8]| {
             for c in b.chunks(2) {
-                let w = if c.len() == 2 { u16::from_be_bytes([c[0], c[1]]) } else { u16::from(c[0]) << 8 };
+                let w = if c.len() == 2 {
+                    u16::from_be_bytes([c[0], c[1]])
+                } else {
+                    u16::from(c[0]) << 8
+                };
                 sum += u32::from(w);
             }
         };

@@ -3,11 +3,11 @@
 //! place; send the batch with one `sendmmsg` per socket.
 
 use super::fib::{Fib, Tunnels};
-use super::{icmp, ip, mss};
 use super::mmsg::{Outgoing, BATCH};
 use super::report::{is_unreachable, Activities, SaReport, SaReports};
 use super::select::{choose, flow_hash, Carry};
 use super::transport::TransportSocket;
+use super::{icmp, ip, mss};
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TunCounters};
 use esp::{EncapError, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
@@ -125,13 +125,18 @@ pub enum OutCommand {
         done: oneshot::Sender<()>,
     },
     /// The tunnel's health: whether it carries flows.
-    Health { tunnel: usize, carry: Carry },
+    Health {
+        tunnel: usize,
+        carry: Carry,
+    },
     /// Prefixes learned or lost: the paths of each.
     Routes(Vec<(IpNet, Tunnels)>),
     /// A reload added a tunnel (at the next index) or removed one (its
     /// slot stays, empty), or a socket for a new local address.
     AddTunnel(Box<OutTunnel>),
-    RemoveTunnel { tunnel: usize },
+    RemoveTunnel {
+        tunnel: usize,
+    },
     AddSocket(Arc<TransportSocket>),
 }
 
@@ -253,7 +258,8 @@ impl Outbound {
     ) {
         for (i, &len) in lens.iter().enumerate() {
             let payload = MAX_HEADROOM..MAX_HEADROOM + len;
-            if self.shaping.mss != 0 && mss::clamp(&mut slots[i][payload.clone()], self.shaping.mss) {
+            if self.shaping.mss != 0 && mss::clamp(&mut slots[i][payload.clone()], self.shaping.mss)
+            {
                 c.mss_clamped += 1;
             }
             let pkt = &slots[i][payload.clone()];
@@ -291,7 +297,9 @@ impl Outbound {
                 if errors.allow() {
                     let mtu = u16::try_from(tunnel.max_inner).unwrap_or(u16::MAX);
                     let sh = &self.shaping;
-                    if let Some(n) = icmp::too_big(pkt, sh.from_v4, sh.from_v6, mtu, &mut errors.buf) {
+                    if let Some(n) =
+                        icmp::too_big(pkt, sh.from_v4, sh.from_v6, mtu, &mut errors.buf[..])
+                    {
                         let _ = self.tun.get_ref().write_packet(&errors.buf[..n]);
                     }
                 }

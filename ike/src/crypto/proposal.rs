@@ -307,10 +307,12 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 }
 
 /// The keywords `classify` accepts, for error messages.
-const SUPPORTED_IKE: &str = "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
+const SUPPORTED_IKE: &str =
+    "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
 integrity sha256, sha384, sha512; PRF prfsha256, prfsha384, prfsha512; \
 groups modp2048, ecp256, ecp384, x25519 (modp1024 with allow_legacy)";
-const SUPPORTED_ESP: &str = "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
+const SUPPORTED_ESP: &str =
+    "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
 integrity sha256, sha512; PFS groups modp2048, ecp256, ecp384, x25519; esn, noesn";
 
 fn classify(raw: &str, legacy: LegacyGroups) -> Result<Token, ProposalErrorKind> {

@@ -72,7 +72,11 @@ fn exchange_name(e: ExchangeType) -> String {
 /// (the inner ones, for an encrypted message).
 pub fn describe(outgoing: bool, header: &Header, payloads: &[Payload]) -> String {
     let list = payload_list(payloads);
-    let list = if list.is_empty() { " ".into() } else { format!(" {list} ") };
+    let list = if list.is_empty() {
+        " ".into()
+    } else {
+        format!(" {list} ")
+    };
     format!(
         "{} {} {} {} [{list}]",
         if outgoing { "generating" } else { "parsed" },
@@ -103,7 +107,16 @@ mod tests {
             describe(true, &h, &p),
             "generating IKE_SA_INIT request 0 [ No N(NATD_S_IP) N(COOKIE) ]"
         );
-        let r = Header::new(1, 2, ExchangeType::Informational, Flags::new(false, true), 7);
-        assert_eq!(describe(false, &r, &[]), "parsed INFORMATIONAL response 7 [ ]");
+        let r = Header::new(
+            1,
+            2,
+            ExchangeType::Informational,
+            Flags::new(false, true),
+            7,
+        );
+        assert_eq!(
+            describe(false, &r, &[]),
+            "parsed INFORMATIONAL response 7 [ ]"
+        );
     }
 }
