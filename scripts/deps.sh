@@ -10,6 +10,9 @@ PACKAGES=(
   libstrongswan-standard-plugins libstrongswan-extra-plugins bird2
   # Underlay faults (drop, loss) for the failover suites.
   nftables
+  # The systemd unit's checks (systemd-analyze) and its syscall filter
+  # against what vwand really calls (strace); setpriv is in util-linux.
+  systemd strace util-linux
 )
 
 missing=()
@@ -29,8 +32,8 @@ if command -v systemctl >/dev/null && systemctl is-active --quiet strongswan 2>/
   systemctl stop strongswan || true
 fi
 
-if ! python3 -c 'import scapy.layers.ipsec, cryptography' 2>/dev/null; then
-  echo "deps: installing scapy and cryptography for $(command -v python3)"
-  python3 -m pip install --quiet --disable-pip-version-check scapy cryptography \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages scapy cryptography
+if ! python3 -c 'import scapy.layers.ipsec, cryptography, prometheus_client' 2>/dev/null; then
+  echo "deps: installing scapy, cryptography and prometheus_client for $(command -v python3)"
+  python3 -m pip install --quiet --disable-pip-version-check scapy cryptography prometheus_client \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages scapy cryptography prometheus_client
 fi

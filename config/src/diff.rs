@@ -109,17 +109,15 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
             c.sessions.push(n.name.clone());
         }
     }
-    let prepends = |cfg: &Config| -> Vec<(String, u8)> {
-        cfg.tunnels
-            .iter()
-            .filter_map(|t| {
-                let t = t.get_ref();
-                t.bgp
-                    .as_ref()
-                    .map(|b| (t.name.clone(), *b.prepend.get_ref()))
-            })
-            .collect()
+    // A prepend change of a tunnel in both files (the others are added or
+    // removed whole).
+    let prepend = |cfg: &Config, name: &str| {
+        tunnel(cfg, name).and_then(|(_, t)| t.bgp.as_ref().map(|b| *b.prepend.get_ref()))
     };
+    let prepend_changed = new.tunnels.iter().any(|t| {
+        let name = &t.get_ref().name;
+        tunnel(old, name).is_some() && prepend(old, name) != prepend(new, name)
+    });
     match (&old.bgp, &new.bgp) {
         (Some(o), Some(n)) => {
             let global = |b: &crate::BgpSection, cfg: &Config| {
@@ -133,7 +131,7 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
                 )
             };
             c.bgp_global = global(o, old) != global(n, new);
-            c.advertise = o.advertised() != n.advertised() || prepends(old) != prepends(new);
+            c.advertise = o.advertised() != n.advertised() || prepend_changed;
         }
         (None, None) => {}
         _ => c.bgp_global = true,

@@ -45,6 +45,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check the configuration file, then make the running daemon re-read
+    /// it (SIGHUP); its log says what changed.
+    Reload {
+        /// Status socket (default: the one the configuration names).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
     /// Turn the Azure portal's "Download VPN Config" file into a vwand
     /// configuration (stdout, or a new file of mode 0600).
     ImportAzure {
@@ -174,12 +181,61 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Reload { socket } => reload(&cli.config, socket),
         Command::ImportAzure {
             file,
             site,
             connection,
             output,
         } => import_azure(&file, site, connection, output.as_deref()),
+    }
+}
+
+/// `vwand reload`: the file must pass `check` first; then the daemon named
+/// by the status socket gets SIGHUP.
+fn reload(config_path: &std::path::Path, socket: Option<PathBuf>) -> ExitCode {
+    let fail = |msg: String| {
+        let _ = writeln!(std::io::stderr(), "{msg}");
+        ExitCode::FAILURE
+    };
+    let cfg = match config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            return fail(format!(
+                "{e}\nnot reloaded: the daemon keeps its configuration"
+            ))
+        }
+    };
+    let path = socket.unwrap_or(cfg.daemon.status_socket);
+    let doc = match status::query(&path) {
+        Ok(d) => d,
+        Err(e) => {
+            return fail(format!(
+                "vwand is not running (no status socket at {}: {e})",
+                path.display()
+            ))
+        }
+    };
+    let pid = serde_json::from_str::<serde_json::Value>(&doc)
+        .ok()
+        .and_then(|v| v["pid"].as_u64())
+        .and_then(|p| i32::try_from(p).ok());
+    let Some(pid) = pid else {
+        return fail(format!("{}: the status names no process", path.display()));
+    };
+    match nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGHUP,
+    ) {
+        Ok(()) => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "{}: OK; vwand (pid {pid}) re-reads it; its log says what changed",
+                config_path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(format!("cannot signal vwand (pid {pid}): {e}")),
     }
 }
 

@@ -186,6 +186,8 @@ pub struct RouteStatus {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Status {
     pub version: &'static str,
+    /// The daemon's process ID (`vwand reload` signals it).
+    pub pid: u32,
     pub tun: TunCounters,
     pub tunnels: BTreeMap<String, TunnelStatus>,
     pub transports: BTreeMap<String, TransportCounters>,
@@ -234,6 +236,7 @@ pub type Board = Arc<Mutex<Status>>;
 pub fn new_board() -> Board {
     Arc::new(Mutex::new(Status {
         version: env!("CARGO_PKG_VERSION"),
+        pid: std::process::id(),
         ..Status::default()
     }))
 }

@@ -102,8 +102,9 @@ pub struct DualHubOptions {
     /// strongSwan's options per instance: narrow `local_ts` (keep
     /// `vnet_address` inside it), set rekey times, add `child_extra`, ...
     pub hubs: [HubOptions; 2],
-    /// Lines appended to vwand's `[daemon]`.
+    /// Lines appended to vwand's `[daemon]` and `[tun]`.
     pub daemon_extra: Vec<String>,
+    pub tun_extra: Vec<String>,
     /// Lines appended to vwand's `[bgp]`.
     pub bgp_extra: Vec<String>,
     /// Text placed after `[bgp]` and before the tunnels: whole top-level
@@ -133,6 +134,7 @@ impl Default for DualHubOptions {
             hubs: [0, 1]
                 .map(|i| instance_hub_options(HUB_UNDERLAY[i], EDGE_UNDERLAY[i], HUB_BGP[i])),
             daemon_extra: Vec::new(),
+            tun_extra: Vec::new(),
             bgp_extra: Vec::new(),
             sections_extra: String::new(),
             tunnel_ike: [ike.clone(), ike],
@@ -175,6 +177,13 @@ impl DualHubOptions {
             &self.daemon_extra.join("\n"),
             &self.bgp_extra.join("\n"),
         );
+        if !self.tun_extra.is_empty() {
+            c = c.replacen(
+                "[tun]\n",
+                &format!("[tun]\n{}\n", self.tun_extra.join("\n")),
+                1,
+            );
+        }
         if !self.sections_extra.is_empty() {
             c.push_str(self.sections_extra.trim_end());
             c.push_str("\n\n");

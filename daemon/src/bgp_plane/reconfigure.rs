@@ -45,9 +45,16 @@ impl BgpPlane {
                     }
                 }
                 Some(spec) => {
-                    if spec.session.import != p.spec.session.import {
-                        let asked = p.session.set_import(spec.session.import.clone());
-                        tracing::info!(session = %name, route_refresh = asked, "reload: import policy changed");
+                    let (old, new) = (&p.spec.session.import, &spec.session.import);
+                    if old != new {
+                        let configured =
+                            (&old.allow, old.max_prefixes) != (&new.allow, new.max_prefixes);
+                        let asked = p.session.set_import(new.clone());
+                        // The protected endpoints change with the tunnels;
+                        // only the operator's own settings are news.
+                        if configured {
+                            tracing::info!(session = %name, route_refresh = asked, "reload: import policy changed");
+                        }
                     }
                     if (&spec.export, spec.prepend) != (&p.spec.export, p.spec.prepend) {
                         p.session

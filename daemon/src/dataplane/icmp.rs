@@ -40,8 +40,9 @@ pub fn wants_error(p: &[u8]) -> bool {
 }
 
 /// Builds the error for `orig` into `out` (at least [`MAX_ERROR`] long),
-/// from our address `from_v4`/`from_v6` (else the packet's destination),
-/// telling `mtu`. Returns its length.
+/// from our address `from_v4`/`from_v6` (else, or when the packet came
+/// from that very address, the packet's destination), telling `mtu`.
+/// Returns its length.
 pub fn too_big(
     orig: &[u8],
     from_v4: Option<Ipv4Addr>,
@@ -61,7 +62,13 @@ pub fn too_big(
             out[8] = 64;
             out[9] = 1;
             let dst: [u8; 4] = orig.get(16..20)?.try_into().ok()?;
-            let src = from_v4.map_or(dst, |a| a.octets());
+            let sender: [u8; 4] = orig.get(12..16)?.try_into().ok()?;
+            // A packet from this host itself must not be answered from one
+            // of its own addresses (the kernel drops that as martian).
+            let src = from_v4
+                .map(|a| a.octets())
+                .filter(|a| *a != sender)
+                .unwrap_or(dst);
             out[12..16].copy_from_slice(&src);
             out[16..20].copy_from_slice(orig.get(12..16)?);
             let c = fold(sum(&out[..20]));
@@ -84,7 +91,11 @@ pub fn too_big(
             out[6] = 58;
             out[7] = 64;
             let dst: [u8; 16] = orig.get(24..40)?.try_into().ok()?;
-            let src = from_v6.map_or(dst, |a| a.octets());
+            let sender: [u8; 16] = orig.get(8..24)?.try_into().ok()?;
+            let src = from_v6
+                .map(|a| a.octets())
+                .filter(|a| *a != sender)
+                .unwrap_or(dst);
             out[8..24].copy_from_slice(&src);
             out[24..40].copy_from_slice(orig.get(8..24)?);
             out[40] = 2;
