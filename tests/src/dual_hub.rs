@@ -102,8 +102,9 @@ pub struct DualHubOptions {
     /// strongSwan's options per instance: narrow `local_ts` (keep
     /// `vnet_address` inside it), set rekey times, add `child_extra`, ...
     pub hubs: [HubOptions; 2],
-    /// Lines appended to vwand's `[daemon]` and `[tun]`.
+    /// Lines appended to vwand's `[daemon]`.
     pub daemon_extra: Vec<String>,
+    /// Lines added to vwand's `[tun]`.
     pub tun_extra: Vec<String>,
     /// Lines appended to vwand's `[bgp]`.
     pub bgp_extra: Vec<String>,

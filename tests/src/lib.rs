@@ -44,6 +44,7 @@ pub mod seqstream;
 pub mod seqstream_report;
 pub mod stats;
 pub mod strongswan;
+pub mod systemd;
 #[allow(missing_docs)]
 pub mod vwand;
 

@@ -84,3 +84,47 @@ fn sigterm_exits_cleanly() {
     assert!(pair.a.daemon.log().contains("final counters"));
     assert!(!pair.a.status_socket.exists(), "status socket removed");
 }
+
+#[test]
+fn status_and_reload_say_when_vwand_is_not_running() {
+    let dir = scratch_dir();
+    let sock = dir.join("nobody-here.sock");
+    let (ok, _, err) = vwand(&["status", "--socket", sock.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(
+        err.starts_with(&format!(
+            "vwand is not running (no status socket at {}",
+            sock.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn import_azure_writes_a_0600_file_that_check_refuses_until_filled_in() {
+    let dir = scratch_dir();
+    let out = dir.join("imported.toml");
+    let json = netns::workspace_root().join("config/tests/fixtures/azure/vpnconfig-er-bgp.json");
+    let (ok, _, err) = vwand(&[
+        "import-azure",
+        json.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(err.contains("fill in the lines marked FILL-IN"), "{err}");
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let (ok, _, err) = vwand(&["-c", out.to_str().unwrap(), "check"]);
+    assert!(!ok);
+    assert!(
+        err.contains(":23:") && err.contains("replace this placeholder"),
+        "{err}"
+    );
+    // Several sites and no --site: the error lists them.
+    let two =
+        netns::workspace_root().join("config/tests/fixtures/azure/vpnconfig-two-sites-nobgp.json");
+    let (ok, _, err) = vwand(&["import-azure", two.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("\"branch-north\", \"branch-south\""), "{err}");
+}

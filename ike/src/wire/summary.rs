@@ -22,6 +22,8 @@ fn notify_name(t: NotifyType) -> String {
         NotifyType::ChildSaNotFound => "CHILD_SA_NOT_FOUND",
         NotifyType::UnsupportedCriticalPayload => "UNSUPPORTED_CRITICAL_PAYLOAD",
         NotifyType::NoAdditionalSas => "NO_ADD_SAS",
+        NotifyType::ChildlessIkev2Supported => "CHDLESS_SUP",
+        NotifyType::MultipleAuthSupported => "MULT_AUTH",
         other => return format!("{other:?}"),
     };
     short.into()
