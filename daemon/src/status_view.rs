@@ -109,7 +109,7 @@ fn tunnel(out: &mut String, name: &str, t: &Value) {
         let esn = if t["esn"] == true { "/ESN" } else { "" };
         let _ = writeln!(
             out,
-            "  ESP  {}{esn}, SPIs in {} out {}, age {}, rekey in {}, {} Child SAs, {} by lifetime",
+            "  ESP  {}{esn}, SPIs in {} out {}, age {}, rekey in {}, {} Child SAs so far ({} by lifetime)",
             s(&t["transform"]),
             s(&i["spi"]),
             s(&o["spi"]),
