@@ -119,6 +119,20 @@ struct IpsecParameters {
     sa_lifetime_s: Option<u64>,
 }
 
+const ADVERTISE_HELP: &str = "\
+# The on-premises prefixes to send over the VPN. Azure prefers the longest
+# prefix and, for the same prefix, ExpressRoute: they must be more specific
+# than (or disjoint from) those sent over ExpressRoute, or that traffic crosses
+# the circuit unencrypted.
+";
+
+const POLICY_HELP: &str = "\
+# The file does not say which IPsec policy the connection uses: these are
+# vwand's defaults, Azure's custom policy GCMAES256 / SHA384 / ECP384. For
+# Azure's default policy use proposals = [\"aes256-sha1-modp1024\"],
+# esp_proposals = [\"aes256-sha1\"] and allow_legacy = true.
+";
+
 /// Which site and connection of the file to import.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
@@ -413,19 +427,7 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
             "[bgp]\nasn = {}  # vpnSiteConfiguration.BgpSetting.Asn",
             s.asn
         );
-        let _ = writeln!(
-            o,
-            "# The on-premises prefixes to send over the VPN. Azure prefers the longest"
-        );
-        let _ = writeln!(
-            o,
-            "# prefix and, for the same prefix, ExpressRoute: they must be more specific"
-        );
-        let _ = writeln!(
-            o,
-            "# than (or disjoint from) those sent over ExpressRoute, or that traffic crosses"
-        );
-        let _ = writeln!(o, "# the circuit unencrypted.");
+        o.push_str(ADVERTISE_HELP);
         let _ = writeln!(
             o,
             "advertise = [\"{PLACEHOLDER}: on-premises prefixes to advertise over the VPN\"]"
@@ -493,22 +495,7 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
         o.push_str("psk = ");
         push_quoted(o, &psk);
         o.push_str("  # connectionConfiguration.PSK\n");
-        let _ = writeln!(
-            o,
-            "# The file does not say which IPsec policy the connection uses: these are"
-        );
-        let _ = writeln!(
-            o,
-            "# vwand's defaults, Azure's custom policy GCMAES256 / SHA384 / ECP384. For"
-        );
-        let _ = writeln!(
-            o,
-            "# Azure's default policy use proposals = [\"aes256-sha1-modp1024\"],"
-        );
-        let _ = writeln!(
-            o,
-            "# esp_proposals = [\"aes256-sha1\"] and allow_legacy = true."
-        );
+        o.push_str(POLICY_HELP);
         let _ = writeln!(o, "proposals = [\"aes256gcm16-prfsha384-ecp384\"]");
         let _ = writeln!(o, "esp_proposals = [\"aes256gcm16\"]");
         if let Some(l) = lifetime.filter(|l| *l >= 60) {

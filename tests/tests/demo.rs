@@ -8,10 +8,16 @@ use std::process::Command;
 
 #[test]
 fn the_demo_runs_and_tells_its_story() {
-    let out = Command::new(workspace_bin("demo")).output().expect("run the demo");
+    let out = Command::new(workspace_bin("demo"))
+        .output()
+        .expect("run the demo");
     let text = String::from_utf8_lossy(&out.stdout);
     println!("{text}");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for line in [
         "replace this placeholder from `vwand import-azure`",
         "encryption guard: 172.24.0.0/16 is also advertised over ExpressRoute",

@@ -100,10 +100,17 @@ impl Endpoint {
     /// Removes a tunnel: its IKE SA is deleted (DELETE, §1.4.1) and its
     /// Child SAs go; [`TunnelEvent::Removed`] follows once it is gone.
     pub fn remove_tunnel(&mut self, id: TunnelId, now: Instant) {
+        if let Some(t) = self.tunnels.get_mut(&id) {
+            t.removed = true;
+        }
+        self.close_tunnel(id, now);
+    }
+
+    /// DELETEs the tunnel's IKE SA, starts nothing new, and takes it down.
+    fn close_tunnel(&mut self, id: TunnelId, now: Instant) {
         let mut events = Vec::new();
         if let Some(t) = self.tunnels.get_mut(&id) {
             t.closing = true;
-            t.removed = true;
             t.retry_at = None;
             t.incoming.clear();
             if let Some(sa) = t.sa.as_mut() {
@@ -404,18 +411,7 @@ impl Endpoint {
     pub fn close_all(&mut self, now: Instant) {
         let ids: Vec<TunnelId> = self.tunnels.keys().copied().collect();
         for id in ids {
-            let mut events = Vec::new();
-            if let Some(t) = self.tunnels.get_mut(&id) {
-                t.closing = true;
-                t.retry_at = None;
-                t.incoming.clear();
-                if let Some(sa) = t.sa.as_mut() {
-                    sa.close(now);
-                }
-                t.set_health(now, Health::Down, &mut events);
-            }
-            self.push_events(id, events);
-            self.touch(id, now);
+            self.close_tunnel(id, now);
         }
     }
 
