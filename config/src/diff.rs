@@ -99,7 +99,7 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
             if oc.is_some() != nc.is_some() {
                 c.restart.push(format!("tunnel {:?}: manual keys", n.name));
             }
-        } else if old.tunnel_config(oi).map(|x| x.0) != new.tunnel_config(ni).map(|x| x.0) {
+        } else if old.tunnel_config(oi) != new.tunnel_config(ni) {
             c.ike.push(n.name.clone());
         }
         if routes(o) != routes(n) {

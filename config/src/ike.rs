@@ -3,7 +3,7 @@
 
 use crate::error::ConfigError;
 use crate::model::{IkeSection, Transport, TunnelSection};
-use ike::crypto::{EspProposal, IkeProposal, LegacyGroups};
+use ike::crypto::{EspProposal, IkeProposal, LegacyAlgorithms};
 use ike::sa::{selectors, IkeConfig, RetransmitConfig, MAX_FRAGMENT_SIZE, MIN_FRAGMENT_SIZE};
 use ike::wire::{IdType, Identification};
 use std::net::IpAddr;
@@ -17,7 +17,6 @@ pub const MIN_PSK_LEN: usize = 16;
 pub struct IkeSettings {
     pub config: IkeConfig,
     pub initiate: bool,
-    pub legacy: bool,
 }
 
 /// An IKE identity as strongSwan writes it: an IP address, `keyid:text`
@@ -61,12 +60,64 @@ fn ts(nets: &[toml::Spanned<ipnet::IpNet>]) -> Vec<ike::wire::TrafficSelector> {
         .collect()
 }
 
-fn legacy(i: &IkeSection) -> LegacyGroups {
+fn legacy(i: &IkeSection) -> LegacyAlgorithms {
     if i.allow_legacy {
-        LegacyGroups::Allow
+        LegacyAlgorithms::Allow
     } else {
-        LegacyGroups::Refuse
+        LegacyAlgorithms::Refuse
     }
+}
+
+/// One warning per tunnel that offers a legacy algorithm (only possible
+/// with `allow_legacy`, or in a manually keyed tunnel), at the proposal
+/// or transform that names it.
+pub(crate) fn legacy_warnings(
+    tunnels: &[toml::Spanned<TunnelSection>],
+    err: &impl Fn(usize, String) -> ConfigError,
+) -> Vec<ConfigError> {
+    let mut out = Vec::new();
+    for t in tunnels.iter().map(toml::Spanned::get_ref) {
+        let mut names: Vec<String> = Vec::new();
+        let mut at = None;
+        if let Some(i) = &t.ike {
+            let ike = i.proposals.iter().map(|p| {
+                let legacy = IkeProposal::parse(p.get_ref(), legacy(i)).map(|p| p.legacy());
+                (p.span().start, legacy.unwrap_or_default())
+            });
+            let esp = i.esp_proposals.iter().map(|p| {
+                let legacy = EspProposal::parse(p.get_ref(), legacy(i)).map(|p| p.legacy());
+                (p.span().start, legacy.unwrap_or_default())
+            });
+            for (start, found) in ike.chain(esp) {
+                if !found.is_empty() {
+                    at.get_or_insert(start);
+                }
+                for n in found {
+                    if !names.contains(&n) {
+                        names.push(n);
+                    }
+                }
+            }
+        }
+        if let Some(m) = &t.manual {
+            if m.transform.get_ref().0.is_legacy() {
+                at.get_or_insert(m.transform.span().start);
+                names.push(m.transform.get_ref().0.to_string());
+            }
+        }
+        if let Some(at) = at {
+            out.push(err(
+                at,
+                format!(
+                    "tunnel {:?} offers legacy algorithms ({}) that RFC 8247 deprecates; keep \
+                     them only for a peer that offers nothing better",
+                    t.name,
+                    names.join(", ")
+                ),
+            ));
+        }
+    }
+    out
 }
 
 pub(crate) fn check(
@@ -222,7 +273,6 @@ impl TunnelSection {
         Some(IkeSettings {
             config,
             initiate: i.initiate,
-            legacy: i.allow_legacy,
         })
     }
 }

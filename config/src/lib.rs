@@ -64,6 +64,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     config.liveness.check(path, text)?;
     let err = |offset: usize, reason: String| ConfigError::at(path, text, offset, reason);
     config.warnings = bgp_section::check(&config, &err)?;
+    let legacy = ike::legacy_warnings(&config.tunnels, &err);
+    config.warnings.extend(legacy);
     Ok(config)
 }
 

@@ -148,18 +148,15 @@ impl Config {
     }
 
     /// Tunnel `i`'s IKE configuration, if it is keyed by IKE.
-    pub fn tunnel_config(&self, i: usize) -> Option<(TunnelConfig, bool)> {
+    pub fn tunnel_config(&self, i: usize) -> Option<TunnelConfig> {
         let t = self.tunnels.get(i)?.get_ref();
         let mut s = t.ike_settings()?;
         s.config.half_open_timeout = Duration::from_secs(self.daemon.ike_half_open_seconds);
-        Some((
-            TunnelConfig {
-                local: t.local,
-                peer: t.peer,
-                ike: s.config,
-                initiate: s.initiate,
-            },
-            s.legacy,
-        ))
+        Some(TunnelConfig {
+            local: t.local,
+            peer: t.peer,
+            ike: s.config,
+            initiate: s.initiate,
+        })
     }
 }

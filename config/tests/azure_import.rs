@@ -71,7 +71,7 @@ fn bgp_over_expressroute_both_instances() {
         );
     let c = check(&filled).unwrap();
     assert_eq!(c.tunnels.len(), 2);
-    let (t, _) = c.tunnel_config(1).unwrap();
+    let t = c.tunnel_config(1).unwrap();
     assert_eq!(t.peer.to_string(), "10.51.230.5");
     assert_eq!(t.ike.child_rekey_bytes, Some(94_371_840_000));
 }

@@ -126,3 +126,41 @@ fn algorithm_errors_say_what_to_do() {
     );
     assert!(e.contains("ecp384") && e.contains("x25519"), "{e}");
 }
+
+#[test]
+fn legacy_algorithms_are_allowed_only_when_asked_and_warned_about() {
+    // Azure's custom IPsec policy: SHA1 integrity, DHGroup24 and PFS24.
+    let azure = |legacy: bool| {
+        BASE.replace(
+            "[tunnel.bgp]",
+            &format!(
+                "proposals = [\"aes256gcm16-prfsha256-ecp256\", \"aes256-sha1-modp2048s256\"]\n\
+                 esp_proposals = [\"aes256-sha1-modp2048s256\"]\nallow_legacy = {legacy}\n\n[tunnel.bgp]"
+            ),
+        )
+    };
+    let e = refuse(&azure(false));
+    assert!(
+        e.starts_with("vwand.toml:20:")
+            && e.contains("\"sha1\" (SHA-1")
+            && e.contains("set allow_legacy = true in [tunnel.ike]"),
+        "{e}"
+    );
+    let c = config::parse(Path::new("vwand.toml"), &azure(true)).unwrap();
+    let warnings: Vec<String> = c.warnings.iter().map(ToString::to_string).collect();
+    let legacy: Vec<&String> = warnings.iter().filter(|w| w.contains("legacy")).collect();
+    assert_eq!(legacy.len(), 1, "{warnings:?}");
+    assert!(
+        legacy[0].starts_with("vwand.toml:20:")
+            && legacy[0].contains(
+                "tunnel \"instance0\" offers legacy algorithms (sha1, prfsha1, modp2048s256)"
+            ),
+        "{}",
+        legacy[0]
+    );
+    // A modern file draws no such warning, and neither does allow_legacy
+    // alone.
+    let modern = BASE.replace("[tunnel.bgp]", "allow_legacy = true\n\n[tunnel.bgp]");
+    let c = config::parse(Path::new("vwand.toml"), &modern).unwrap();
+    assert!(!c.warnings.iter().any(|w| w.to_string().contains("legacy")));
+}

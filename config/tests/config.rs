@@ -55,7 +55,7 @@ fn exact_messages_with_line_numbers() {
     assert_eq!(
         refuse(&GOOD.replace("aes256gcm16", "aes999")),
         "vwand.toml:15:13: unknown ESP transform \"aes999\"; expected one of: aes128gcm16, \
-         aes256gcm16, chacha20poly1305, aes128-sha256, aes256-sha256, aes128-sha512, aes256-sha512"
+         aes256gcm16, chacha20poly1305, aes128-sha256, aes256-sha256, aes128-sha512, aes256-sha512, aes128-sha1, aes256-sha1"
     );
     assert_eq!(
         refuse(&GOOD.replace("spi = 0x2001", "spi = 7")),

@@ -115,7 +115,7 @@ impl Running {
             let (Some(i), Some(pos)) = (self.index_of(name), new_pos(&new, name)) else {
                 continue;
             };
-            if let Some((cfg, _)) = new.tunnel_config(pos) {
+            if let Some(cfg) = new.tunnel_config(pos) {
                 let _ = self
                     .control
                     .send(ControlCommand::SetIke {
@@ -167,7 +167,7 @@ impl Running {
                 "at most {MAX_TUNNELS} tunnels over the daemon's life; restart"
             ));
         }
-        let Some((cfg, _)) = new.tunnel_config(pos) else {
+        let Some(cfg) = new.tunnel_config(pos) else {
             return Err("no IKE settings".into());
         };
         let socket = self.socket(new, setup::kind_of(t), t.local).await?;

@@ -22,9 +22,12 @@ pub enum Encryption {
     AesCbc256,
 }
 
-/// Integrity transform (IKEv2 transform type 3), RFC 4868.
+/// Integrity transform (IKEv2 transform type 3), RFC 4868 and RFC 2404.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Integrity {
+    /// AUTH_HMAC_SHA1_96 (RFC 2404). Legacy: RFC 8221 §2.3 keeps it only
+    /// for interoperability, so configuring it needs `allow_legacy`.
+    HmacSha1_96,
     /// AUTH_HMAC_SHA2_256_128.
     HmacSha256_128,
     /// AUTH_HMAC_SHA2_512_256.
@@ -78,18 +81,27 @@ impl Encryption {
 }
 
 impl Integrity {
+    /// RFC 2404 §3 and RFC 4868 §2.1: the key is as long as the hash output.
     pub fn key_len(self) -> usize {
         match self {
+            Self::HmacSha1_96 => 20,
             Self::HmacSha256_128 => 32,
             Self::HmacSha512_256 => 64,
         }
     }
 
+    /// RFC 2404 §2: 96 bits; RFC 4868 §2.1: half the hash output.
     pub fn icv_len(self) -> usize {
         match self {
+            Self::HmacSha1_96 => 12,
             Self::HmacSha256_128 => 16,
             Self::HmacSha512_256 => 32,
         }
+    }
+
+    /// Algorithms kept only for peers that offer nothing better.
+    pub fn is_legacy(self) -> bool {
+        matches!(self, Self::HmacSha1_96)
     }
 }
 
@@ -101,6 +113,11 @@ impl Transform {
             encryption,
             integrity: None,
         }
+    }
+
+    /// Whether any part is a legacy algorithm ([`Integrity::is_legacy`]).
+    pub fn is_legacy(self) -> bool {
+        self.integrity.is_some_and(Integrity::is_legacy)
     }
 
     pub fn icv_len(self) -> usize {
@@ -131,6 +148,8 @@ pub const TRANSFORM_NAMES: &[&str] = &[
     "aes256-sha256",
     "aes128-sha512",
     "aes256-sha512",
+    "aes128-sha1",
+    "aes256-sha1",
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +182,8 @@ impl FromStr for Transform {
             "aes256-sha256" => Self::cbc(AesCbc256, HmacSha256_128),
             "aes128-sha512" => Self::cbc(AesCbc128, HmacSha512_256),
             "aes256-sha512" => Self::cbc(AesCbc256, HmacSha512_256),
+            "aes128-sha1" => Self::cbc(AesCbc128, HmacSha1_96),
+            "aes256-sha1" => Self::cbc(AesCbc256, HmacSha1_96),
             _ => return Err(UnknownTransform(s.to_string())),
         };
         Ok(t)
@@ -189,6 +210,7 @@ impl fmt::Display for Transform {
         };
         f.write_str(enc)?;
         match self.integrity {
+            Some(Integrity::HmacSha1_96) => f.write_str("-sha1"),
             Some(Integrity::HmacSha256_128) => f.write_str("-sha256"),
             Some(Integrity::HmacSha512_256) => f.write_str("-sha512"),
             None => Ok(()),

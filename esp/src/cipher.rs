@@ -14,7 +14,7 @@
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ~     Payload, Padding, Pad Length, Next Header (encrypted)     ~
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
-//! |         Integrity Check Value (16 bytes, 32 for SHA-512)      |
+//! |  Integrity Check Value (16 bytes; 32 for SHA-512, 12 for SHA-1)|
 //! +-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+-+
 //! ```
 
@@ -141,6 +141,7 @@ impl Cipher {
                     _ => AesKey::Aes256(aes::Aes256::new(k.into())),
                 };
                 let alg = match integ {
+                    Integrity::HmacSha1_96 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
                     Integrity::HmacSha256_128 => hmac::HMAC_SHA256,
                     Integrity::HmacSha512_256 => hmac::HMAC_SHA512,
                 };

@@ -79,8 +79,21 @@ fn modp_primes_match_the_rfc_formulas() {
         assert_eq!(kp.shared_secret(&p), range, "p itself");
         *p.last_mut().unwrap() -= 1; // p - 1 (p is odd)
         assert_eq!(kp.shared_secret(&p), range, "p - 1");
-        *p.last_mut().unwrap() -= 1; // p - 2 is a valid element
-        assert!(kp.shared_secret(&p).is_ok(), "p - 2");
+        *p.last_mut().unwrap() -= 1; // p - 2 is in range
+        if v.get("generator").is_some() {
+            // Group 24 (RFC 6989 §2.2): in range but outside g's subgroup.
+            let outside = Err(CryptoError::InvalidPublicValue {
+                group: g,
+                problem: PublicValueProblem::NotInSubgroup,
+            });
+            assert_eq!(kp.shared_secret(&p), outside, "p - 2");
+            let mut two = vec![0u8; g.public_len()];
+            *two.last_mut().unwrap() = 2;
+            assert_eq!(kp.shared_secret(&two), outside, "2");
+            assert!(kp.shared_secret(&hex(&v["generator"])).is_ok(), "g");
+        } else {
+            assert!(kp.shared_secret(&p).is_ok(), "p - 2");
+        }
         let short = CryptoError::InvalidPublicValue {
             group: g,
             problem: PublicValueProblem::Length {

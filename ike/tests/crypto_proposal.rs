@@ -2,28 +2,28 @@
 
 use ike::crypto::proposal::{ProposalErrorKind, Protocol, Unsupported};
 use ike::crypto::{
-    AesKeySize, DhGroup, Encr, Esn, EspProposal, IkeProposal, Integ, LegacyGroups, Prf,
+    AesKeySize, DhGroup, Encr, Esn, EspProposal, IkeProposal, Integ, LegacyAlgorithms, Prf,
 };
 
 const AES128: AesKeySize = AesKeySize::Aes128;
 const AES256: AesKeySize = AesKeySize::Aes256;
 
 fn ike(s: &str) -> IkeProposal {
-    IkeProposal::parse(s, LegacyGroups::Refuse).unwrap_or_else(|e| panic!("{e}"))
+    IkeProposal::parse(s, LegacyAlgorithms::Refuse).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn esp(s: &str) -> EspProposal {
-    EspProposal::parse(s, LegacyGroups::Refuse).unwrap_or_else(|e| panic!("{e}"))
+    EspProposal::parse(s, LegacyAlgorithms::Refuse).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ike_err(s: &str) -> ProposalErrorKind {
-    let e = IkeProposal::parse(s, LegacyGroups::Refuse).unwrap_err();
+    let e = IkeProposal::parse(s, LegacyAlgorithms::Refuse).unwrap_err();
     assert_eq!(e.protocol, Protocol::Ike);
     e.kind
 }
 
 fn esp_err(s: &str) -> ProposalErrorKind {
-    let e = EspProposal::parse(s, LegacyGroups::Refuse).unwrap_err();
+    let e = EspProposal::parse(s, LegacyAlgorithms::Refuse).unwrap_err();
     assert_eq!(e.protocol, Protocol::Esp);
     e.kind
 }
@@ -108,9 +108,9 @@ fn ike_errors_name_the_problem() {
         }
     );
     assert_eq!(
-        ike_err("aes256-sha1-modp2048"),
+        ike_err("aes256-md5-modp2048"),
         ProposalErrorKind::Unsupported {
-            token: "sha1".into(),
+            token: "md5".into(),
             reason: Unsupported::Weak
         }
     );
@@ -122,11 +122,11 @@ fn ike_errors_name_the_problem() {
         }
     );
 
-    let e = IkeProposal::parse("aes256-sha1-modp2048", LegacyGroups::Refuse).unwrap_err();
+    let e = IkeProposal::parse("aes256-sha1-modp2048", LegacyAlgorithms::Refuse).unwrap_err();
     let text = e.to_string();
     assert!(text.contains("\"sha1\""), "{text}");
     assert!(text.contains("aes256-sha1-modp2048"), "{text}");
-    let e = IkeProposal::parse("aes256-shaa256-modp2048", LegacyGroups::Refuse).unwrap_err();
+    let e = IkeProposal::parse("aes256-shaa256-modp2048", LegacyAlgorithms::Refuse).unwrap_err();
     assert!(
         e.to_string().contains("unknown algorithm \"shaa256\""),
         "{e}"
@@ -136,8 +136,8 @@ fn ike_errors_name_the_problem() {
 #[test]
 fn modp1024_needs_allow_legacy() {
     let kind = ike_err("aes128-sha256-modp1024");
-    assert_eq!(kind, ProposalErrorKind::LegacyGroup("modp1024".into()));
-    let e = IkeProposal::parse("aes128-sha256-modp1024", LegacyGroups::Refuse).unwrap_err();
+    assert_eq!(kind, ProposalErrorKind::Legacy("modp1024".into()));
+    let e = IkeProposal::parse("aes128-sha256-modp1024", LegacyAlgorithms::Refuse).unwrap_err();
     let text = e.to_string();
     assert!(
         text.contains("modp1024") && text.contains("80 bits"),
@@ -145,14 +145,61 @@ fn modp1024_needs_allow_legacy() {
     );
     assert!(text.contains("legacy"), "{text}");
 
-    let p = IkeProposal::parse("aes128-sha256-modp1024", LegacyGroups::Allow).unwrap();
+    let p = IkeProposal::parse("aes128-sha256-modp1024", LegacyAlgorithms::Allow).unwrap();
     assert_eq!(p.dh(), &[DhGroup::Modp1024]);
     assert_eq!(
         esp_err("aes256-sha256-modp1024"),
-        ProposalErrorKind::LegacyGroup("modp1024".into())
+        ProposalErrorKind::Legacy("modp1024".into())
     );
-    let p = EspProposal::parse("aes256-sha256-modp1024", LegacyGroups::Allow).unwrap();
+    let p = EspProposal::parse("aes256-sha256-modp1024", LegacyAlgorithms::Allow).unwrap();
     assert_eq!(p.dh(), &[DhGroup::Modp1024]);
+}
+
+#[test]
+fn sha1_and_group_24_need_allow_legacy() {
+    // Azure's custom policy offers SHA1 and DHGroup24; RFC 8247 deprecates both.
+    for (text, token) in [
+        ("aes256-sha1-modp2048", "sha1"),
+        ("aes256-sha-modp2048", "sha"),
+        ("aes256gcm16-prfsha1-ecp256", "prfsha1"),
+        ("aes256-sha256-modp2048s256", "modp2048s256"),
+    ] {
+        assert_eq!(
+            ike_err(text),
+            ProposalErrorKind::Legacy(token.into()),
+            "{text}"
+        );
+    }
+    let e = IkeProposal::parse("aes256-sha1-modp2048s256", LegacyAlgorithms::Refuse).unwrap_err();
+    assert!(
+        e.to_string().contains("SHA-1") && e.to_string().contains("allow_legacy"),
+        "{e}"
+    );
+    let e = EspProposal::parse("aes256-sha256-modp2048s256", LegacyAlgorithms::Refuse).unwrap_err();
+    assert!(e.to_string().contains("group 24"), "{e}");
+
+    let p = IkeProposal::parse("aes256-sha1-modp2048s256", LegacyAlgorithms::Allow).unwrap();
+    assert_eq!(p.integ(), &[Integ::HmacSha1_96]);
+    assert_eq!(
+        p.prf(),
+        &[Prf::HmacSha1],
+        "sha1 implies prfsha1, as in strongSwan"
+    );
+    assert_eq!(p.dh(), &[DhGroup::Modp2048s256]);
+    assert_eq!(p.legacy(), ["sha1", "prfsha1", "modp2048s256"]);
+    assert_eq!(p.to_string(), "aes256-sha1-prfsha1-modp2048s256");
+    let p = EspProposal::parse("aes256-sha1-modp2048s256", LegacyAlgorithms::Allow).unwrap();
+    assert_eq!(p.integ(), &[esp::Integrity::HmacSha1_96]);
+    assert_eq!(p.legacy(), ["sha1", "modp2048s256"]);
+    assert_eq!(p.to_string(), "aes256-sha1-modp2048s256");
+    assert!(ike("aes256gcm16-prfsha256-ecp256").legacy().is_empty());
+    // sha1_160 and md5 stay refused whatever allow_legacy says.
+    for weak in ["aes256-sha1_160-modp2048", "aes256-md5-modp2048"] {
+        assert!(
+            IkeProposal::parse(weak, LegacyAlgorithms::Allow).is_err(),
+            "{weak}"
+        );
+    }
 }
 
 #[test]
@@ -210,6 +257,6 @@ fn esp_errors() {
         esp_err("aes256gcm16-sha256"),
         ProposalErrorKind::AeadWithIntegrity("sha256".into())
     );
-    let e = EspProposal::parse("aes256-sha384", LegacyGroups::Refuse).unwrap_err();
+    let e = EspProposal::parse("aes256-sha384", LegacyAlgorithms::Refuse).unwrap_err();
     assert!(e.to_string().starts_with("invalid ESP proposal"), "{e}");
 }

@@ -488,3 +488,66 @@ fn key_id_identities() {
     assert_eq!(sa.local_id, "hub-key");
     assert_eq!(sa.remote_id, "onprem-edge");
 }
+
+/// Azure's custom IPsec policy can still be SHA1 with DHGroup24 and PFS24;
+/// with `allow_legacy` vwand speaks it (and says so in its log), both as
+/// initiator with group 24 and PFS, and as responder to the default
+/// policy's SHA-1 with group 2.
+#[test]
+fn legacy_sha1_and_group_24_with_allow_legacy() {
+    let cases = [
+        (
+            "aes256-sha1-modp2048s256",
+            "aes256-sha1-modp2048s256",
+            true,
+            "MODP_2048_256",
+        ),
+        ("aes256-sha1-modp1024", "aes256-sha1", false, "MODP_1024"),
+    ];
+    for (ike, esp, vwand_initiates, group) in cases {
+        let bed = bed_with(
+            ike,
+            esp,
+            PSK,
+            vwand_initiates,
+            "allow_legacy = true\n",
+            |_| {},
+        );
+        wait_until("IKE SA established", Duration::from_secs(15), || {
+            bed.vwand.ike("state") == "established"
+        });
+        let sa = bed.hub.wait_established(Duration::from_secs(5));
+        assert_eq!(
+            (
+                sa.integ_alg.as_str(),
+                sa.prf_alg.as_str(),
+                sa.dh_group.as_str()
+            ),
+            ("HMAC_SHA1_96", "PRF_HMAC_SHA1", group),
+            "{ike}"
+        );
+        let child = sa.children.first().expect("a child SA");
+        assert_eq!(child.integ_alg, "HMAC_SHA1_96", "{esp}");
+        traffic(&bed);
+        assert_same_spis(&bed);
+        if esp.ends_with("modp2048s256") {
+            // The first Child SA rides the IKE SA's exchange; a rekey runs
+            // a fresh group 24 exchange for PFS (vwand as responder).
+            assert!(bed.hub.rekey(Some("net")), "swanctl --rekey");
+            wait_until("Child SA rekeyed with PFS", Duration::from_secs(15), || {
+                bed.hub.sas().iter().any(|sa| {
+                    sa.children
+                        .iter()
+                        .any(|c| c.dh_group == group && c.integ_alg == "HMAC_SHA1_96")
+                })
+            });
+            assert_same_spis(&bed);
+            assert!(ping_all(&bed.vwand.ns, HUB_VNET, 3), "after the PFS rekey");
+        }
+        let log = bed.vwand.daemon.log();
+        assert!(
+            log.contains("offers legacy algorithms") && log.contains("RFC 8247"),
+            "{log}"
+        );
+    }
+}

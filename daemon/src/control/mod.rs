@@ -121,13 +121,10 @@ impl Control {
         let mut configs = Vec::new();
         for (index, spanned) in cfg.tunnels.iter().enumerate() {
             let t = spanned.get_ref();
-            let Some((tc, legacy)) = cfg.tunnel_config(index) else {
+            let Some(tc) = cfg.tunnel_config(index) else {
                 tunnels.push(None);
                 continue;
             };
-            if legacy {
-                tracing::warn!(tunnel = %t.name, "legacy algorithms (MODP-1024) allowed: Azure's default policy, about 80-bit security");
-            }
             let mut tc = tc;
             tc.ike.log_messages = log_messages();
             configs.push((TunnelId(index), tc));

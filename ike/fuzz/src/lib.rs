@@ -50,7 +50,7 @@ pub mod endpoint;
 
 use ike::crypto::{
     psk_auth, ChildKeys, DhGroup, DhKeyPair, EspProposal, IkeProposal, IkeSaKeys, InsecureTestRng,
-    LegacyGroups, SkCipher,
+    LegacyAlgorithms, SkCipher,
 };
 use ike::sa::cookie::Verdict;
 use ike::sa::{
@@ -216,7 +216,7 @@ impl<'a> Input<'a> {
 pub fn config(me: SocketAddr, peer: SocketAddr, variant: u8) -> IkeConfig {
     let mut ike: Vec<IkeProposal> = IKE_PROPOSALS
         .iter()
-        .map(|p| IkeProposal::parse(p, LegacyGroups::Refuse).expect("IKE proposal"))
+        .map(|p| IkeProposal::parse(p, LegacyAlgorithms::Refuse).expect("IKE proposal"))
         .collect();
     if variant & 0x82 == 0x82 {
         ike.reverse();
@@ -257,7 +257,7 @@ pub fn config(me: SocketAddr, peer: SocketAddr, variant: u8) -> IkeConfig {
 }
 
 fn esp_proposal(p: &str) -> EspProposal {
-    EspProposal::parse(p, LegacyGroups::Refuse).expect("ESP proposal")
+    EspProposal::parse(p, LegacyAlgorithms::Refuse).expect("ESP proposal")
 }
 
 /// The peer's key pair for each group: fixed, so that its public values are

@@ -7,9 +7,11 @@
 
 use std::fmt;
 
-/// Transform type 2, pseudorandom function (RFC 4868).
+/// Transform type 2, pseudorandom function (RFC 4868; RFC 2104 for SHA-1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Prf {
+    /// PRF_HMAC_SHA1 (2). Legacy (RFC 8247 §3.2): refused unless allowed.
+    HmacSha1,
     /// PRF_HMAC_SHA2_256 (5).
     HmacSha256,
     /// PRF_HMAC_SHA2_384 (6).
@@ -18,10 +20,12 @@ pub enum Prf {
     HmacSha512,
 }
 
-/// Transform type 3, integrity algorithm (RFC 4868).
+/// Transform type 3, integrity algorithm (RFC 4868; RFC 2404 for SHA-1).
 #[allow(non_camel_case_types)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Integ {
+    /// AUTH_HMAC_SHA1_96 (2). Legacy (RFC 8247 §3.3): refused unless allowed.
+    HmacSha1_96,
     /// AUTH_HMAC_SHA2_256_128 (12).
     HmacSha256_128,
     /// AUTH_HMAC_SHA2_384_192 (13).
@@ -55,6 +59,9 @@ pub enum DhGroup {
     Modp1024,
     /// 2048-bit MODP (14), RFC 3526 §3.
     Modp2048,
+    /// 2048-bit MODP with a 256-bit prime order subgroup (24), RFC 5114
+    /// §2.3. Legacy (RFC 8247 §2.4): refused unless allowed.
+    Modp2048s256,
     /// 256-bit random ECP (19), RFC 5903.
     Ecp256,
     /// 384-bit random ECP (20), RFC 5903.
@@ -73,7 +80,12 @@ pub enum Esn {
 }
 
 impl Prf {
-    pub const ALL: [Prf; 3] = [Prf::HmacSha256, Prf::HmacSha384, Prf::HmacSha512];
+    pub const ALL: [Prf; 4] = [
+        Prf::HmacSha256,
+        Prf::HmacSha384,
+        Prf::HmacSha512,
+        Prf::HmacSha1,
+    ];
 
     pub fn from_id(id: u16) -> Option<Self> {
         Self::ALL.into_iter().find(|p| p.id() == id)
@@ -81,6 +93,7 @@ impl Prf {
 
     pub const fn id(self) -> u16 {
         match self {
+            Prf::HmacSha1 => 2,
             Prf::HmacSha256 => 5,
             Prf::HmacSha384 => 6,
             Prf::HmacSha512 => 7,
@@ -91,14 +104,21 @@ impl Prf {
     /// (RFC 7296 §2.14, RFC 4868 §2.1).
     pub const fn output_len(self) -> usize {
         match self {
+            Prf::HmacSha1 => 20,
             Prf::HmacSha256 => 32,
             Prf::HmacSha384 => 48,
             Prf::HmacSha512 => 64,
         }
     }
 
+    /// SHA-1, kept only for peers that offer nothing better.
+    pub const fn is_legacy(self) -> bool {
+        matches!(self, Prf::HmacSha1)
+    }
+
     pub(crate) fn hmac(self) -> ring::hmac::Algorithm {
         match self {
+            Prf::HmacSha1 => ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
             Prf::HmacSha256 => ring::hmac::HMAC_SHA256,
             Prf::HmacSha384 => ring::hmac::HMAC_SHA384,
             Prf::HmacSha512 => ring::hmac::HMAC_SHA512,
@@ -107,10 +127,11 @@ impl Prf {
 }
 
 impl Integ {
-    pub const ALL: [Integ; 3] = [
+    pub const ALL: [Integ; 4] = [
         Integ::HmacSha256_128,
         Integ::HmacSha384_192,
         Integ::HmacSha512_256,
+        Integ::HmacSha1_96,
     ];
 
     pub fn from_id(id: u16) -> Option<Self> {
@@ -119,28 +140,40 @@ impl Integ {
 
     pub const fn id(self) -> u16 {
         match self {
+            Integ::HmacSha1_96 => 2,
             Integ::HmacSha256_128 => 12,
             Integ::HmacSha384_192 => 13,
             Integ::HmacSha512_256 => 14,
         }
     }
 
-    /// RFC 4868 §2.1: the key is as long as the hash output.
+    /// RFC 2404 §3, RFC 4868 §2.1: the key is as long as the hash output.
     pub const fn key_len(self) -> usize {
         match self {
+            Integ::HmacSha1_96 => 20,
             Integ::HmacSha256_128 => 32,
             Integ::HmacSha384_192 => 48,
             Integ::HmacSha512_256 => 64,
         }
     }
 
-    /// RFC 4868 §2.1: the ICV is the hash output truncated to half.
+    /// RFC 4868 §2.1: the ICV is the hash output truncated to half;
+    /// RFC 2404 §2: SHA-1's is truncated to 96 bits.
     pub const fn icv_len(self) -> usize {
-        self.key_len() / 2
+        match self {
+            Integ::HmacSha1_96 => 12,
+            _ => self.key_len() / 2,
+        }
+    }
+
+    /// SHA-1, kept only for peers that offer nothing better.
+    pub const fn is_legacy(self) -> bool {
+        matches!(self, Integ::HmacSha1_96)
     }
 
     pub(crate) fn hmac(self) -> ring::hmac::Algorithm {
         match self {
+            Integ::HmacSha1_96 => ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
             Integ::HmacSha256_128 => ring::hmac::HMAC_SHA256,
             Integ::HmacSha384_192 => ring::hmac::HMAC_SHA384,
             Integ::HmacSha512_256 => ring::hmac::HMAC_SHA512,
@@ -231,9 +264,10 @@ impl Encr {
 }
 
 impl DhGroup {
-    pub const ALL: [DhGroup; 5] = [
+    pub const ALL: [DhGroup; 6] = [
         DhGroup::Modp1024,
         DhGroup::Modp2048,
+        DhGroup::Modp2048s256,
         DhGroup::Ecp256,
         DhGroup::Ecp384,
         DhGroup::Curve25519,
@@ -247,6 +281,7 @@ impl DhGroup {
         match self {
             DhGroup::Modp1024 => 2,
             DhGroup::Modp2048 => 14,
+            DhGroup::Modp2048s256 => 24,
             DhGroup::Ecp256 => 19,
             DhGroup::Ecp384 => 20,
             DhGroup::Curve25519 => 31,
@@ -257,7 +292,7 @@ impl DhGroup {
     pub const fn public_len(self) -> usize {
         match self {
             DhGroup::Modp1024 => 128,
-            DhGroup::Modp2048 => 256,
+            DhGroup::Modp2048 | DhGroup::Modp2048s256 => 256,
             DhGroup::Ecp256 => 64,
             DhGroup::Ecp384 => 96,
             DhGroup::Curve25519 => 32,
@@ -272,9 +307,11 @@ impl DhGroup {
         }
     }
 
-    /// Groups too weak for new configurations, accepted only when asked.
+    /// Groups RFC 8247 §2.4 tells implementations not to offer, accepted
+    /// only when asked: MODP-1024 for its size, group 24 for its
+    /// unexplained generation (and the small-subgroup checks it needs).
     pub const fn is_legacy(self) -> bool {
-        matches!(self, DhGroup::Modp1024)
+        matches!(self, DhGroup::Modp1024 | DhGroup::Modp2048s256)
     }
 }
 
@@ -326,6 +363,7 @@ impl From<Encr> for esp::Encryption {
 impl From<esp::Integrity> for Integ {
     fn from(i: esp::Integrity) -> Self {
         match i {
+            esp::Integrity::HmacSha1_96 => Integ::HmacSha1_96,
             esp::Integrity::HmacSha256_128 => Integ::HmacSha256_128,
             esp::Integrity::HmacSha512_256 => Integ::HmacSha512_256,
         }
@@ -337,6 +375,7 @@ impl TryFrom<Integ> for esp::Integrity {
 
     fn try_from(i: Integ) -> Result<Self, NotInEsp> {
         match i {
+            Integ::HmacSha1_96 => Ok(esp::Integrity::HmacSha1_96),
             Integ::HmacSha256_128 => Ok(esp::Integrity::HmacSha256_128),
             Integ::HmacSha512_256 => Ok(esp::Integrity::HmacSha512_256),
             Integ::HmacSha384_192 => Err(NotInEsp),
@@ -347,6 +386,7 @@ impl TryFrom<Integ> for esp::Integrity {
 impl fmt::Display for Prf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Prf::HmacSha1 => "prfsha1",
             Prf::HmacSha256 => "prfsha256",
             Prf::HmacSha384 => "prfsha384",
             Prf::HmacSha512 => "prfsha512",
@@ -357,6 +397,7 @@ impl fmt::Display for Prf {
 impl fmt::Display for Integ {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Integ::HmacSha1_96 => "sha1",
             Integ::HmacSha256_128 => "sha256",
             Integ::HmacSha384_192 => "sha384",
             Integ::HmacSha512_256 => "sha512",
@@ -379,6 +420,7 @@ impl fmt::Display for DhGroup {
         f.write_str(match self {
             DhGroup::Modp1024 => "modp1024",
             DhGroup::Modp2048 => "modp2048",
+            DhGroup::Modp2048s256 => "modp2048s256",
             DhGroup::Ecp256 => "ecp256",
             DhGroup::Ecp384 => "ecp384",
             DhGroup::Curve25519 => "curve25519",
@@ -439,6 +481,7 @@ mod tests {
             assert_eq!(Encr::from(e).key_len(), e.key_len());
         }
         for i in [
+            esp::Integrity::HmacSha1_96,
             esp::Integrity::HmacSha256_128,
             esp::Integrity::HmacSha512_256,
         ] {

@@ -3,6 +3,7 @@
 //! | group | public value (KE data)      | shared secret g^ir         |
 //! |-------|-----------------------------|----------------------------|
 //! | 2, 14 | 2^x mod p, prime's length   | y^x mod p, prime's length  |
+//! | 24    | g^x mod p, prime's length   | y^x mod p, after y^q = 1   |
 //! | 19,20 | X ‖ Y (RFC 5903 §7)         | X of the shared point (§7) |
 //! | 31    | 32 bytes (RFC 8031 §2)      | X25519 output (RFC 7748 §5)|
 
@@ -29,6 +30,7 @@ pub struct DhKeyPair {
 
 enum Private {
     Modp1024(Box<ModpKey<L1024>>),
+    /// Groups 14 and 24: the key knows its group.
     Modp2048(Box<ModpKey<L2048>>),
     Ecp256(p256::SecretKey),
     Ecp384(p384::SecretKey),
@@ -40,11 +42,16 @@ impl DhKeyPair {
     pub fn generate(group: DhGroup, rng: &mut dyn Rng) -> Result<Self, CryptoError> {
         let len = match group {
             DhGroup::Modp1024 | DhGroup::Modp2048 => modp::GENERATED_EXPONENT_LEN,
+            DhGroup::Modp2048s256 => modp::SUBGROUP_EXPONENT_LEN,
             g => g.shared_len(),
         };
         let mut bytes = Zeroizing::new(vec![0u8; len]);
         for _ in 0..MAX_DRAWS {
             rng.fill(&mut bytes)?;
+            if group == DhGroup::Modp2048s256 {
+                // Below 2^255 < q, so every draw but zero is in range.
+                bytes[0] &= 0x7f;
+            }
             match Self::from_private_bytes(group, &bytes) {
                 Err(CryptoError::InvalidPrivateKey { .. }) => continue,
                 other => return other,
@@ -65,8 +72,12 @@ impl DhKeyPair {
                 let public = k.public().to_vec();
                 (Private::Modp1024(Box::new(k)), public)
             }
-            DhGroup::Modp2048 => {
-                let k = ModpKey::new(modp::modp2048(), private).ok_or(invalid)?;
+            DhGroup::Modp2048 | DhGroup::Modp2048s256 => {
+                let g = match group {
+                    DhGroup::Modp2048 => modp::modp2048(),
+                    _ => modp::modp2048s256(),
+                };
+                let k = ModpKey::new(g, private).ok_or(invalid)?;
                 let public = k.public().to_vec();
                 (Private::Modp2048(Box::new(k)), public)
             }

@@ -68,6 +68,9 @@ pub enum PublicValueProblem {
     Length { expected: usize, got: usize },
     /// MODP: not in 1 < y < p-1.
     OutOfRange,
+    /// MODP with a prime order subgroup (group 24): y^q != 1 mod p, so y is
+    /// outside the subgroup (RFC 6989 §2.2).
+    NotInSubgroup,
     /// ECP: not a point on the curve (or the point at infinity).
     NotOnCurve,
     /// Curve25519: the shared secret came out all zero (RFC 8031 §2).
@@ -139,6 +142,9 @@ impl fmt::Display for PublicValueProblem {
                 write!(f, "{got} bytes, expected {expected}")
             }
             PublicValueProblem::OutOfRange => f.write_str("not in the range 1 < y < p-1"),
+            PublicValueProblem::NotInSubgroup => {
+                f.write_str("not in the prime order subgroup (y^q != 1 mod p)")
+            }
             PublicValueProblem::NotOnCurve => f.write_str("not a point on the curve"),
             PublicValueProblem::LowOrder => f.write_str("low-order point (all-zero secret)"),
         }

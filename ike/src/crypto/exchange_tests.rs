@@ -17,7 +17,7 @@ struct Transcript {
 }
 
 fn run(seed_i: u64, seed_r: u64) -> Transcript {
-    let suite = IkeProposal::parse("aes256gcm16-prfsha384-ecp384", LegacyGroups::Refuse)
+    let suite = IkeProposal::parse("aes256gcm16-prfsha384-ecp384", LegacyAlgorithms::Refuse)
         .unwrap()
         .preferred();
     let mut rng_i = InsecureTestRng::from_seed(seed_i);
@@ -62,7 +62,7 @@ fn run(seed_i: u64, seed_r: u64) -> Transcript {
     let dh2_i = DhKeyPair::generate(DhGroup::Curve25519, &mut rng_i).unwrap();
     let dh2_r = DhKeyPair::generate(DhGroup::Curve25519, &mut rng_r).unwrap();
     let g2 = dh2_i.shared_secret(dh2_r.public_value()).unwrap();
-    let new_suite = IkeProposal::parse("aes128-sha256-x25519", LegacyGroups::Refuse)
+    let new_suite = IkeProposal::parse("aes128-sha256-x25519", LegacyAlgorithms::Refuse)
         .unwrap()
         .preferred();
     let rekeyed = keys_i.rekey(new_suite, &g2, &nr, &ni, 3, 4).unwrap();

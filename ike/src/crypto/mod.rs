@@ -38,7 +38,7 @@ pub use dh::DhKeyPair;
 pub use error::{CryptoError, KeyUse, PublicValueProblem, SkProblem};
 pub use keys::{rekey_skeyseed, skeyseed, ChildKeys, EspKeys, IkeSaKeys};
 pub use prf::prf_plus;
-pub use proposal::{EspProposal, IkeProposal, LegacyGroups, ProposalError};
+pub use proposal::{EspProposal, IkeProposal, LegacyAlgorithms, ProposalError};
 #[cfg(any(test, feature = "insecure-test-rng"))]
 pub use rng::InsecureTestRng;
 pub use rng::{Rng, RngFailure, SystemRng};

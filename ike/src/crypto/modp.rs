@@ -1,4 +1,5 @@
-//! MODP Diffie-Hellman groups 2 and 14, with generator 2.
+//! MODP Diffie-Hellman groups 2 and 14 (generator 2), and group 24 (RFC
+//! 5114 §2.3: a generator of a 256-bit prime order subgroup).
 //!
 //! Exponentiation is crypto-bigint's Montgomery ladder over a fixed window,
 //! whose timing depends on the exponent's bit length bound (fixed per group)
@@ -6,7 +7,7 @@
 
 use super::error::PublicValueProblem;
 use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
-use crypto_bigint::{Uint, U1024, U2048};
+use crypto_bigint::{Uint, U1024, U2048, U256};
 use esp::SecretBytes;
 use std::sync::OnceLock;
 use zeroize::{Zeroize, Zeroizing};
@@ -38,6 +39,43 @@ const P2048: U2048 = U2048::from_be_hex(concat!(
     "15728E5A8AACAA68FFFFFFFFFFFFFFFF",
 ));
 
+// RFC 5114 §2.3, 2048-bit MODP Group with 256-bit Prime Order Subgroup
+// (IKEv2 group 24): the prime p, the generator g and the order q of the
+// subgroup g generates.
+const P2048S256: U2048 = U2048::from_be_hex(concat!(
+    "87A8E61DB4B6663CFFBBD19C651959998CEEF608660DD0F2",
+    "5D2CEED4435E3B00E00DF8F1D61957D4FAF7DF4561B2AA30",
+    "16C3D91134096FAA3BF4296D830E9A7C209E0C6497517ABD",
+    "5A8A9D306BCF67ED91F9E6725B4758C022E0B1EF4275BF7B",
+    "6C5BFC11D45F9088B941F54EB1E59BB8BC39A0BF12307F5C",
+    "4FDB70C581B23F76B63ACAE1CAA6B7902D52526735488A0E",
+    "F13C6D9A51BFA4AB3AD8347796524D8EF6A167B5A41825D9",
+    "67E144E5140564251CCACB83E6B486F6B3CA3F7971506026",
+    "C0B857F689962856DED4010ABD0BE621C3A3960A54E710C3",
+    "75F26375D7014103A4B54330C198AF126116D2276E11715F",
+    "693877FAD7EF09CADB094AE91E1A1597",
+));
+const G2048S256: U2048 = U2048::from_be_hex(concat!(
+    "3FB32C9B73134D0B2E77506660EDBD484CA7B18F21EF2054",
+    "07F4793A1A0BA12510DBC15077BE463FFF4FED4AAC0BB555",
+    "BE3A6C1B0C6B47B1BC3773BF7E8C6F62901228F8C28CBB18",
+    "A55AE31341000A650196F931C77A57F2DDF463E5E9EC144B",
+    "777DE62AAAB8A8628AC376D282D6ED3864E67982428EBC83",
+    "1D14348F6F2F9193B5045AF2767164E1DFC967C1FB3F2E55",
+    "A4BD1BFFE83B9C80D052B985D182EA0ADB2A3B7313D3FE14",
+    "C8484B1E052588B9B7D2BBD2DF016199ECD06E1557CD0915",
+    "B3353BBB64E0EC377FD028370DF92B52C7891428CDC67EB6",
+    "184B523D1DB246C32F63078490F00EF8D647D148D4795451",
+    "5E2327CFEF98C582664B4C0F6CC41659",
+));
+const Q2048S256: U256 =
+    U256::from_be_hex("8CF83642A709A097B447997640129DA299B1A47D1EB3750BA308B0FE64F5FBD3");
+
+/// Bytes of a generated private exponent for group 24: x lies in the
+/// subgroup's exponent range [1, q-1] (RFC 5114 §2, NIST SP 800-56A
+/// §5.6.1.1); generation clears the top bit, as q > 2^255.
+pub(crate) const SUBGROUP_EXPONENT_LEN: usize = U256::BYTES;
+
 /// Bytes of a freshly generated private exponent: 512 bits, above the
 /// 2 × strength RFC 3526 §8 suggests for both groups (at most 320 bits for
 /// the 2048-bit group).
@@ -46,18 +84,23 @@ pub(crate) const GENERATED_EXPONENT_LEN: usize = 64;
 pub(crate) const L1024: usize = U1024::LIMBS;
 pub(crate) const L2048: usize = U2048::LIMBS;
 
-/// One MODP group's prime and Montgomery parameters.
+/// One MODP group's prime, generator and Montgomery parameters, and for
+/// a prime order subgroup its order.
 pub(crate) struct Modp<const L: usize> {
     p_minus_1: Uint<L>,
     params: DynResidueParams<L>,
+    generator: Uint<L>,
+    order: Option<Uint<L>>,
 }
 
 impl<const L: usize> Modp<L> {
-    fn new(p: Uint<L>) -> Self {
+    fn new(p: Uint<L>, generator: Uint<L>, order: Option<Uint<L>>) -> Self {
         Self {
             p_minus_1: p.wrapping_sub(&Uint::ONE),
             // The primes are odd, so this never panics.
             params: DynResidueParams::new(&p),
+            generator,
+            order,
         }
     }
 
@@ -72,7 +115,9 @@ impl<const L: usize> Modp<L> {
     }
 
     /// RFC 7296 §3.4: the value is as long as the prime, and (RFC 6989
-    /// §2.1) must lie in 1 < y < p-1.
+    /// §2.1) must lie in 1 < y < p-1. RFC 6989 §2.2: in a group with a
+    /// small-subgroup problem (22 to 24), y^q = 1 mod p as well, or the
+    /// peer could learn bits of our exponent.
     fn check_public(&self, bytes: &[u8]) -> Result<Uint<L>, PublicValueProblem> {
         if bytes.len() != Self::len() {
             return Err(PublicValueProblem::Length {
@@ -84,21 +129,33 @@ impl<const L: usize> Modp<L> {
         if y <= Uint::ONE || y >= self.p_minus_1 {
             return Err(PublicValueProblem::OutOfRange);
         }
+        if let Some(q) = &self.order {
+            let bits = q.bits_vartime();
+            let yq = DynResidue::new(&y, self.params).pow_bounded_exp(q, bits);
+            if yq.retrieve() != Uint::ONE {
+                return Err(PublicValueProblem::NotInSubgroup);
+            }
+        }
         Ok(y)
     }
 }
 
 pub(crate) fn modp1024() -> &'static Modp<L1024> {
     static GROUP: OnceLock<Modp<L1024>> = OnceLock::new();
-    GROUP.get_or_init(|| Modp::new(P1024))
+    GROUP.get_or_init(|| Modp::new(P1024, Uint::from_u8(2), None))
 }
 
 pub(crate) fn modp2048() -> &'static Modp<L2048> {
     static GROUP: OnceLock<Modp<L2048>> = OnceLock::new();
-    GROUP.get_or_init(|| Modp::new(P2048))
+    GROUP.get_or_init(|| Modp::new(P2048, Uint::from_u8(2), None))
 }
 
-/// A private exponent x and its public value 2^x mod p.
+pub(crate) fn modp2048s256() -> &'static Modp<L2048> {
+    static GROUP: OnceLock<Modp<L2048>> = OnceLock::new();
+    GROUP.get_or_init(|| Modp::new(P2048S256, G2048S256, Some(Q2048S256.resize())))
+}
+
+/// A private exponent x and its public value g^x mod p.
 pub(crate) struct ModpKey<const L: usize> {
     group: &'static Modp<L>,
     x: Uint<L>,
@@ -108,7 +165,8 @@ pub(crate) struct ModpKey<const L: usize> {
 
 impl<const L: usize> ModpKey<L> {
     /// From big-endian exponent bytes, at most as long as the prime. `None`
-    /// when 2^x mod p is not a valid public value (x = 0, for instance).
+    /// when g^x mod p is not a valid public value (x = 0, for instance) or,
+    /// in a subgroup, when x is not below its order.
     pub(crate) fn new(group: &'static Modp<L>, x_bytes: &[u8]) -> Option<Self> {
         let len = Modp::<L>::len();
         if x_bytes.is_empty() || x_bytes.len() > len {
@@ -118,7 +176,10 @@ impl<const L: usize> ModpKey<L> {
         padded[len - x_bytes.len()..].copy_from_slice(x_bytes);
         let x = Uint::<L>::from_be_slice(&padded);
         let x_bits = 8 * x_bytes.len();
-        let g = DynResidue::new(&Uint::from_u8(2), group.params);
+        if group.order.as_ref().is_some_and(|q| x >= *q) {
+            return None;
+        }
+        let g = DynResidue::new(&group.generator, group.params);
         let y = g.pow_bounded_exp(&x, x_bits).retrieve();
         let public = to_be_bytes(&y);
         let mut key = Self {

@@ -13,15 +13,18 @@
 //! - an IKE proposal must name a Diffie-Hellman group; an ESP proposal may
 //!   (for PFS), and may end in `esn` and/or `noesn` (default `noesn`).
 //!
-//! MODP-1024 (group 2) is refused unless [`LegacyGroups::Allow`] is given.
+//! The algorithms Azure's custom IPsec policies still offer and RFC 8247
+//! deprecates (SHA-1 integrity and PRF, MODP-1024 = group 2, and the RFC
+//! 5114 group 24) are refused unless [`LegacyAlgorithms::Allow`] is given.
 
 use super::algorithms::{AesKeySize, DhGroup, Encr, Esn, Integ, Prf};
 use super::suite::IkeSuite;
 use std::fmt;
 
-/// Whether legacy Diffie-Hellman groups (MODP-1024) may be configured.
+/// Whether legacy algorithms (`sha1`, `prfsha1`, `modp1024`,
+/// `modp2048s256`) may be configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LegacyGroups {
+pub enum LegacyAlgorithms {
     Refuse,
     Allow,
 }
@@ -70,8 +73,8 @@ pub enum ProposalErrorKind {
         token: String,
         reason: Unsupported,
     },
-    /// MODP-1024 without [`LegacyGroups::Allow`].
-    LegacyGroup(String),
+    /// A legacy algorithm without [`LegacyAlgorithms::Allow`].
+    Legacy(String),
     /// A PRF in an ESP proposal, or ESN in an IKE one.
     WrongProtocol(String),
     NoEncryption,
@@ -90,7 +93,7 @@ pub enum ProposalErrorKind {
 /// Why a recognised algorithm is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unsupported {
-    /// Broken or too weak (DES, 3DES, MD5, SHA-1, MODP-768, NULL).
+    /// Broken or too weak (DES, 3DES, MD5, MODP-768, NULL).
     Weak,
     /// Sound, but not implemented here.
     NotImplemented,
@@ -116,8 +119,26 @@ struct Tokens {
     esn: Vec<Esn>,
 }
 
+impl LegacyAlgorithms {
+    fn admit(self, raw: &str, t: Token) -> Result<Token, ProposalErrorKind> {
+        match self {
+            LegacyAlgorithms::Allow => Ok(t),
+            LegacyAlgorithms::Refuse => Err(ProposalErrorKind::Legacy(raw.to_string())),
+        }
+    }
+}
+
+/// What is wrong with a legacy keyword, for its error message.
+fn legacy_reason(token: &str) -> &'static str {
+    match token.trim().to_ascii_lowercase().as_str() {
+        "modp1024" => "MODP-1024 (DH group 2), about 80 bits of security",
+        "modp2048s256" => "DH group 24 (RFC 5114), a group of unexplained origin",
+        _ => "SHA-1, whose collision resistance is broken",
+    }
+}
+
 impl IkeProposal {
-    pub fn parse(text: &str, legacy: LegacyGroups) -> Result<Self, ProposalError> {
+    pub fn parse(text: &str, legacy: LegacyAlgorithms) -> Result<Self, ProposalError> {
         let err = |kind| ProposalError {
             protocol: Protocol::Ike,
             proposal: text.trim().to_string(),
@@ -163,6 +184,26 @@ impl IkeProposal {
         &self.dh
     }
 
+    /// The legacy algorithms it offers (see [`LegacyAlgorithms`]), by name.
+    pub fn legacy(&self) -> Vec<String> {
+        let integ = self
+            .integ
+            .iter()
+            .filter(|i| i.is_legacy())
+            .map(Integ::to_string);
+        let prf = self
+            .prf
+            .iter()
+            .filter(|p| p.is_legacy())
+            .map(Prf::to_string);
+        let dh = self
+            .dh
+            .iter()
+            .filter(|g| g.is_legacy())
+            .map(DhGroup::to_string);
+        integ.chain(prf).chain(dh).collect()
+    }
+
     /// The first algorithm of each kind: what an initiator guesses its KE
     /// payload for, and the suite if the peer takes the first of each.
     pub fn preferred(&self) -> IkeSuite {
@@ -178,7 +219,7 @@ impl IkeProposal {
 }
 
 impl EspProposal {
-    pub fn parse(text: &str, legacy: LegacyGroups) -> Result<Self, ProposalError> {
+    pub fn parse(text: &str, legacy: LegacyAlgorithms) -> Result<Self, ProposalError> {
         let err = |kind| ProposalError {
             protocol: Protocol::Esp,
             proposal: text.trim().to_string(),
@@ -227,6 +268,18 @@ impl EspProposal {
         &self.esn
     }
 
+    /// The legacy algorithms it offers (see [`LegacyAlgorithms`]), by name.
+    pub fn legacy(&self) -> Vec<String> {
+        let integ = self.integ.iter().filter(|i| i.is_legacy());
+        let integ = integ.map(|i| Integ::from(*i).to_string());
+        let dh = self
+            .dh
+            .iter()
+            .filter(|g| g.is_legacy())
+            .map(DhGroup::to_string);
+        integ.chain(dh).collect()
+    }
+
     /// Every ESP transform the proposal allows, most preferred first.
     pub fn transforms(&self) -> Vec<esp::Transform> {
         let integ: Vec<Option<esp::Integrity>> = if self.integ.is_empty() {
@@ -247,7 +300,11 @@ impl EspProposal {
 }
 
 impl Tokens {
-    fn split(text: &str, legacy: LegacyGroups, proto: Protocol) -> Result<Self, ProposalErrorKind> {
+    fn split(
+        text: &str,
+        legacy: LegacyAlgorithms,
+        proto: Protocol,
+    ) -> Result<Self, ProposalErrorKind> {
         let text = text.trim();
         if text.is_empty() {
             return Err(ProposalErrorKind::Empty);
@@ -294,6 +351,7 @@ fn check_ciphers(t: &Tokens) -> Result<(), ProposalErrorKind> {
 /// strongSwan's implied PRF for an integrity algorithm.
 fn matching_prf(i: Integ) -> Prf {
     match i {
+        Integ::HmacSha1_96 => Prf::HmacSha1,
         Integ::HmacSha256_128 => Prf::HmacSha256,
         Integ::HmacSha384_192 => Prf::HmacSha384,
         Integ::HmacSha512_256 => Prf::HmacSha512,
@@ -310,12 +368,14 @@ fn push_unique<T: PartialEq>(v: &mut Vec<T>, x: T) {
 const SUPPORTED_IKE: &str =
     "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
 integrity sha256, sha384, sha512; PRF prfsha256, prfsha384, prfsha512; \
-groups modp2048, ecp256, ecp384, x25519 (modp1024 with allow_legacy)";
+groups modp2048, ecp256, ecp384, x25519; with allow_legacy also sha1, prfsha1, modp1024, \
+modp2048s256";
 const SUPPORTED_ESP: &str =
     "encryption aes128, aes256, aes128gcm16, aes256gcm16, chacha20poly1305; \
-integrity sha256, sha512; PFS groups modp2048, ecp256, ecp384, x25519; esn, noesn";
+integrity sha256, sha512; PFS groups modp2048, ecp256, ecp384, x25519; esn, noesn; \
+with allow_legacy also sha1, modp1024, modp2048s256";
 
-fn classify(raw: &str, legacy: LegacyGroups) -> Result<Token, ProposalErrorKind> {
+fn classify(raw: &str, legacy: LegacyAlgorithms) -> Result<Token, ProposalErrorKind> {
     use AesKeySize::{Aes128, Aes256};
     let token = raw.trim().to_ascii_lowercase();
     let t = match token.as_str() {
@@ -324,17 +384,17 @@ fn classify(raw: &str, legacy: LegacyGroups) -> Result<Token, ProposalErrorKind>
         "aes128gcm16" | "aes128gcm128" | "aes128gcm" => Token::Encr(Encr::AesGcm16(Aes128)),
         "aes256gcm16" | "aes256gcm128" | "aes256gcm" => Token::Encr(Encr::AesGcm16(Aes256)),
         "chacha20poly1305" => Token::Encr(Encr::ChaCha20Poly1305),
+        "sha1" | "sha" => legacy.admit(raw, Token::Integ(Integ::HmacSha1_96))?,
         "sha256" | "sha2_256" => Token::Integ(Integ::HmacSha256_128),
         "sha384" | "sha2_384" => Token::Integ(Integ::HmacSha384_192),
         "sha512" | "sha2_512" => Token::Integ(Integ::HmacSha512_256),
+        "prfsha1" => legacy.admit(raw, Token::Prf(Prf::HmacSha1))?,
         "prfsha256" => Token::Prf(Prf::HmacSha256),
         "prfsha384" => Token::Prf(Prf::HmacSha384),
         "prfsha512" => Token::Prf(Prf::HmacSha512),
-        "modp1024" => match legacy {
-            LegacyGroups::Allow => Token::Dh(DhGroup::Modp1024),
-            LegacyGroups::Refuse => return Err(ProposalErrorKind::LegacyGroup(raw.to_string())),
-        },
+        "modp1024" => legacy.admit(raw, Token::Dh(DhGroup::Modp1024))?,
         "modp2048" => Token::Dh(DhGroup::Modp2048),
+        "modp2048s256" => legacy.admit(raw, Token::Dh(DhGroup::Modp2048s256))?,
         "ecp256" => Token::Dh(DhGroup::Ecp256),
         "ecp384" => Token::Dh(DhGroup::Ecp384),
         "x25519" | "curve25519" => Token::Dh(DhGroup::Curve25519),
@@ -355,8 +415,7 @@ fn classify(raw: &str, legacy: LegacyGroups) -> Result<Token, ProposalErrorKind>
 /// Keywords strongSwan knows that vwand refuses, and why.
 fn refused(token: &str) -> Option<Unsupported> {
     const WEAK: &[&str] = &[
-        "des", "3des", "null", "md5", "md5_128", "sha", "sha1", "sha1_160", "prfmd5", "prfsha1",
-        "modp768",
+        "des", "3des", "null", "md5", "md5_128", "sha1_160", "prfmd5", "modp768",
     ];
     const NOT_IMPLEMENTED: &[&str] = &[
         "aes192",
@@ -372,7 +431,6 @@ fn refused(token: &str) -> Option<Unsupported> {
         "modp8192",
         "modp1024s160",
         "modp2048s224",
-        "modp2048s256",
         "ecp192",
         "ecp224",
         "ecp521",
@@ -461,11 +519,12 @@ impl fmt::Display for ProposalError {
                     "{token:?} is not available for ESP (use sha256 or sha512)"
                 ),
             },
-            K::LegacyGroup(t) => write!(
+            K::Legacy(t) => write!(
                 f,
-                "{t:?} (MODP-1024, DH group 2) gives only about 80 bits of security and is \
-                 refused; set allow_legacy = true in [tunnel.ike] to talk to a peer that offers \
-                 nothing better (Azure's default policy)"
+                "{t:?} ({}) is deprecated by RFC 8247 and refused; set allow_legacy = true in \
+                 [tunnel.ike] to talk to a peer that offers nothing better (Azure's default \
+                 policy)",
+                legacy_reason(t)
             ),
             K::WrongProtocol(t) => write!(f, "{t:?} cannot be used in an {proto} proposal"),
             K::NoEncryption => f.write_str("no encryption algorithm"),

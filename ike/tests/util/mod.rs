@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use esp::{InboundSa, OutboundSa, MAX_HEADROOM, MAX_TAILROOM};
-use ike::crypto::{EspProposal, IkeProposal, LegacyGroups, Rng, RngFailure};
+use ike::crypto::{EspProposal, IkeProposal, LegacyAlgorithms, Rng, RngFailure};
 use ike::sa::cookie::Verdict;
 use ike::sa::{
     selectors, Accepted, ChildSa, CookieGate, DownReason, Event, IkeConfig, IkeSa,
@@ -45,8 +45,8 @@ pub fn config(ike: &str, esp: &str, psk: &str, me: &str) -> IkeConfig {
         local_id: Identification::ip(me.parse::<SocketAddr>().unwrap().ip()),
         remote_id: None,
         psk: esp::SecretBytes::new(psk.as_bytes().to_vec()),
-        ike_proposals: vec![IkeProposal::parse(ike, LegacyGroups::Refuse).unwrap()],
-        esp_proposals: vec![EspProposal::parse(esp, LegacyGroups::Refuse).unwrap()],
+        ike_proposals: vec![IkeProposal::parse(ike, LegacyAlgorithms::Refuse).unwrap()],
+        esp_proposals: vec![EspProposal::parse(esp, LegacyAlgorithms::Refuse).unwrap()],
         local_ts: vec![selectors::any_v4()],
         remote_ts: vec![selectors::any_v4()],
         retransmit: RetransmitConfig {
