@@ -21,7 +21,9 @@
 
 use crate::{config, start_time, Input, MAX_OPS};
 use ike::crypto::InsecureTestRng;
-use ike::endpoint::{Datagram, Endpoint, EndpointConfig, Health, TunnelConfig, TunnelEvent, TunnelId};
+use ike::endpoint::{
+    Datagram, Endpoint, EndpointConfig, Health, TunnelConfig, TunnelEvent, TunnelId,
+};
 use ike::sa::Event;
 use ike::wire::FixedHeader;
 use std::collections::VecDeque;
@@ -51,7 +53,11 @@ fn tunnel(me: [u8; 4], peer: [u8; 4], initiate: bool, variant: u8) -> TunnelConf
     TunnelConfig {
         local: me,
         peer,
-        ike: config(SocketAddr::new(me, 500), SocketAddr::new(peer, 500), variant),
+        ike: config(
+            SocketAddr::new(me, 500),
+            SocketAddr::new(peer, 500),
+            variant,
+        ),
         initiate,
     }
 }
@@ -94,7 +100,11 @@ impl Node {
                 "an endpoint sent something that is not IKE"
             );
             assert!(self.locals.contains(&d.local.ip()), "sent from {}", d.local);
-            assert!(matches!(d.local.port(), 500 | 4500), "port {}", d.local.port());
+            assert!(
+                matches!(d.local.port(), 500 | 4500),
+                "port {}",
+                d.local.port()
+            );
             if history.len() < 32 {
                 history.push(d.clone());
             }
@@ -109,7 +119,11 @@ impl Node {
                 TunnelEvent::Sa(Event::ChildDown { inbound_spi, .. }) => {
                     let before = self.children[t].len();
                     self.children[t].retain(|c| c.0 != inbound_spi);
-                    assert_eq!(self.children[t].len() + 1, before, "removed an unknown Child SA");
+                    assert_eq!(
+                        self.children[t].len() + 1,
+                        before,
+                        "removed an unknown Child SA"
+                    );
                 }
                 TunnelEvent::Sa(Event::Down(_)) => {
                     self.down[t] = true;
@@ -119,12 +133,18 @@ impl Node {
         }
         assert!(self.ep.half_open() <= HALF_OPEN_MAX);
         for (t, down) in self.down.iter().enumerate() {
-            let Some(info) = self.ep.tunnel(TunnelId(t)) else { continue };
+            let Some(info) = self.ep.tunnel(TunnelId(t)) else {
+                continue;
+            };
             if *down {
                 assert_eq!(info.health, Health::Down, "tunnel {t} after Down");
             }
             if info.health != Health::Down {
-                assert!(info.established, "tunnel {t} {:?} without an IKE SA", info.health);
+                assert!(
+                    info.established,
+                    "tunnel {t} {:?} without an IKE SA",
+                    info.health
+                );
             }
         }
     }
@@ -157,7 +177,12 @@ pub fn endpoints(input: &mut Input, variant: u8) {
         ],
         cookies,
     );
-    let mut b = node(2, now, vec![tunnel(B, A, initiate & 4 != 0, variant)], cookies);
+    let mut b = node(
+        2,
+        now,
+        vec![tunnel(B, A, initiate & 4 != 0, variant)],
+        cookies,
+    );
     let mut to_b = VecDeque::new();
     let mut to_a = VecDeque::new();
     let mut history = Vec::new();
@@ -175,14 +200,16 @@ pub fn endpoints(input: &mut Input, variant: u8) {
                 } else {
                     (&mut to_a, &mut a)
                 };
-                let Some(mut d) = queue.pop_front() else { continue };
+                let Some(mut d) = queue.pop_front() else {
+                    continue;
+                };
                 if op >= 2 {
                     let at = usize::from(input.u16()) % d.data.len().max(1);
                     if let Some(byte) = d.data.get_mut(at) {
                         *byte ^= input.u8() | 1;
                     }
                 }
-                if input.u8() % 8 != 0 {
+                if !input.u8().is_multiple_of(8) {
                     dest.ep.handle(now, d.remote, d.local, &d.data);
                 }
             }

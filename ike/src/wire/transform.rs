@@ -128,14 +128,14 @@ wire_enum! {
         Modp6144 = 17,
         /// 8192-bit MODP group (RFC 3526).
         Modp8192 = 18,
-        /// 2048-bit MODP group with 256-bit prime order subgroup (RFC 5114).
-        Modp2048s256 = 24,
         /// 256-bit random ECP group, NIST P-256 (RFC 5903).
         Ecp256 = 19,
         /// 384-bit random ECP group, NIST P-384 (RFC 5903).
         Ecp384 = 20,
         /// 521-bit random ECP group, NIST P-521 (RFC 5903).
         Ecp521 = 21,
+        /// 2048-bit MODP group with 256-bit prime order subgroup (RFC 5114).
+        Modp2048s256 = 24,
         /// Curve25519 (RFC 8031).
         Curve25519 = 31,
         /// Curve448 (RFC 8031).
