@@ -13,6 +13,9 @@ PACKAGES=(
   # The systemd unit's checks (systemd-analyze) and its syscall filter
   # against what vwand really calls (strace); setpriv is in util-linux.
   systemd strace util-linux
+  # Checksum offloads off on the last hop, so the offload test's receiver
+  # verifies every TCP checksum vwand's GRO left to the kernel.
+  ethtool
 )
 
 missing=()

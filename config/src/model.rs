@@ -104,6 +104,16 @@ pub struct TunSection {
     /// with ICMP "fragmentation needed" / "packet too big".
     #[serde(default = "default_underlay_mtu")]
     pub underlay_mtu: u16,
+    /// TUN offloads (IFF_VNET_HDR): the kernel hands over TCP and UDP
+    /// super-packets of up to 64 KiB that vwand splits before sealing,
+    /// and takes coalesced TCP segments after opening, one system call
+    /// for many packets. Off: one packet per read and write.
+    #[serde(default = "default_true")]
+    pub offload: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_mss() -> u16 {

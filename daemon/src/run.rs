@@ -16,10 +16,29 @@ use tun::{AsyncTun, Netlink, RouteAttrs, RouteWatch, Tun, TunOptions};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
+/// The TUN device, with offloads if asked for and the kernel has them.
+fn create_tun(name: &str, offload: bool) -> Result<Tun, BoxError> {
+    let plain = TunOptions::default();
+    let opts = TunOptions {
+        vnet_hdr: offload,
+        ..plain
+    };
+    let tun = match Tun::create(name, opts) {
+        Err(e) if offload => {
+            tracing::warn!(tun = %name, error = %e, "TUN offloads unavailable; one packet per read and write");
+            Tun::create(name, plain)
+        }
+        r => r,
+    }
+    .map_err(|e| format!("cannot create TUN {name}: {e}"))?;
+    let o = tun.offloads();
+    tracing::info!(tun = %tun.name(), vnet_hdr = o.vnet_hdr, tso = o.tso, uso = o.uso, "TUN offloads");
+    Ok(tun)
+}
+
 pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     let cfg = config::load(config_path)?;
-    let tun = Tun::create(&cfg.tun.name, TunOptions::default())
-        .map_err(|e| format!("cannot create TUN {}: {e}", cfg.tun.name))?;
+    let tun = create_tun(&cfg.tun.name, cfg.tun.offload)?;
     tun.set_mtu(cfg.tun.mtu)?;
     tun.set_up()?;
     let ifindex = tun.ifindex();

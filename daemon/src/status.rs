@@ -148,6 +148,9 @@ pub struct TransportCounters {
     pub tun_write_errors: u64,
     /// TCP SYNs from the peer whose MSS was lowered.
     pub mss_clamped: u64,
+    /// TUN writes, and packets merged into another's write (GRO).
+    pub tun_writes: u64,
+    pub gro_merged: u64,
 }
 
 /// The TUN side: what went out.
@@ -166,6 +169,11 @@ pub struct TunCounters {
     pub too_big: u64,
     /// TCP SYNs whose MSS was lowered (both directions).
     pub mss_clamped: u64,
+    /// With TUN offloads: reads, the super-packets among them (split into
+    /// `packets_read` packets in all), and reads dropped as malformed.
+    pub tun_reads: u64,
+    pub super_packets: u64,
+    pub offload_dropped: u64,
 }
 
 /// One path of a prefix.

@@ -39,6 +39,7 @@ pub mod ping;
 pub mod poll;
 pub mod prereq;
 pub mod process;
+pub mod race;
 pub mod scratch;
 pub mod seqstream;
 pub mod seqstream_report;

@@ -8,6 +8,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
 use crate::batch::Stop;
+use crate::offload::SegmentReader;
 use crate::Tun;
 
 /// A [`Tun`] registered with the tokio reactor.
@@ -86,6 +87,44 @@ impl AsyncTun {
         loop {
             let mut guard = self.inner.readable().await?;
             match guard.try_io(|fd| fd.get_ref().read_batch_inner(bufs, offset, lens)) {
+                Ok(Ok((n, stop))) => {
+                    if stop == Stop::Drained {
+                        guard.clear_ready();
+                    }
+                    return Ok(n);
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Like [`AsyncTun::read_batch`] on a [`crate::TunOptions::vnet_hdr`]
+    /// device: waits for at least one read, splits super-packets into
+    /// `bufs` (see [`SegmentReader`]) and returns how many packets it made
+    /// (>= 1). A super-packet left over from the last call comes first,
+    /// without waiting.
+    pub async fn read_segments<B: AsMut<[u8]>>(
+        &self,
+        reader: &mut SegmentReader,
+        bufs: &mut [B],
+        offset: usize,
+        lens: &mut [usize],
+    ) -> io::Result<usize> {
+        if bufs.is_empty() || lens.is_empty() {
+            return Ok(0);
+        }
+        if reader.has_pending() {
+            match reader.read_into(self.get_ref(), bufs, offset, lens) {
+                Ok((n, _)) if n > 0 => return Ok(n),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        loop {
+            let mut guard = self.inner.readable().await?;
+            match guard.try_io(|fd| reader.read_into(fd.get_ref(), bufs, offset, lens)) {
                 Ok(Ok((n, stop))) => {
                     if stop == Stop::Drained {
                         guard.clear_ready();

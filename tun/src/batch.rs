@@ -37,7 +37,7 @@ pub(crate) enum Stop {
     Error,
 }
 
-fn read_once(tun: &Tun, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_once(tun: &Tun, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match nix::unistd::read(tun.as_raw_fd(), buf) {
             Ok(n) => return Ok(n),
@@ -47,7 +47,7 @@ fn read_once(tun: &Tun, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-fn write_once(tun: &Tun, pkt: &[u8]) -> io::Result<usize> {
+pub(crate) fn write_once(tun: &Tun, pkt: &[u8]) -> io::Result<usize> {
     loop {
         match nix::unistd::write(tun.as_fd(), pkt) {
             Ok(n) => return Ok(n),

@@ -22,13 +22,12 @@ pub struct TunOptions {
     /// queue; more queues of the same device are opened with
     /// [`Tun::open_queue`], typically one per worker thread.
     pub multi_queue: bool,
-    /// Reserved for `IFF_VNET_HDR` (virtio-net header in front of every
-    /// packet, enabling TSO/GSO offloads through `TUNSETOFFLOAD`).
-    ///
-    /// **Not supported yet**: [`Tun::create`] rejects it with
-    /// [`io::ErrorKind::Unsupported`]. Once supported, a single read may
-    /// return a GSO "super-packet" (up to 64 KiB) that the caller must
-    /// segment, and every write must carry a virtio-net header.
+    /// `IFF_VNET_HDR`: a virtio-net header in front of every packet read
+    /// and written, with checksum, TSO (v4, v6) and, where the kernel has
+    /// it (6.2+), USO offloads enabled through `TUNSETOFFLOAD`. A read may
+    /// then return a super-packet of up to 64 KiB that the caller splits
+    /// ([`crate::offload::gso`]), and every write must start with a header
+    /// ([`crate::offload::gro`]). See [`Tun::offloads`].
     pub vnet_hdr: bool,
 }
 
@@ -43,6 +42,39 @@ pub struct Tun {
     name: String,
     ifindex: u32,
     opts: TunOptions,
+    offloads: Offloads,
+}
+
+/// The offloads a [`TunOptions::vnet_hdr`] device was granted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offloads {
+    /// Reads and writes carry a virtio-net header.
+    pub vnet_hdr: bool,
+    /// TCP super-packets (TSO4, TSO6) and partial checksums.
+    pub tso: bool,
+    /// UDP super-packets (USO4, USO6; Linux 6.2+).
+    pub uso: bool,
+}
+
+/// Asks for checksum, TSO and USO offloads, and without USO when the
+/// kernel refuses it.
+fn enable_offloads(fd: BorrowedFd<'_>, name: &str) -> io::Result<Offloads> {
+    use ioctl::{TUN_F_CSUM, TUN_F_TSO4, TUN_F_TSO6, TUN_F_USO4, TUN_F_USO6};
+    let tso = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6;
+    if ioctl::tun_set_offload(fd, tso | TUN_F_USO4 | TUN_F_USO6).is_ok() {
+        return Ok(Offloads {
+            vnet_hdr: true,
+            tso: true,
+            uso: true,
+        });
+    }
+    ioctl::tun_set_offload(fd, tso)
+        .map_err(|e| io::Error::new(e.kind(), format!("TUNSETOFFLOAD on {name}: {e}")))?;
+    Ok(Offloads {
+        vnet_hdr: true,
+        tso: true,
+        uso: false,
+    })
 }
 
 impl Tun {
@@ -53,16 +85,13 @@ impl Tun {
     /// than [`crate::MAX_IFNAME_LEN`] bytes are rejected with
     /// [`io::ErrorKind::InvalidInput`].
     pub fn create(name: &str, opts: TunOptions) -> io::Result<Tun> {
-        if opts.vnet_hdr {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "TunOptions::vnet_hdr (IFF_VNET_HDR / GSO offload) is not supported yet",
-            ));
-        }
         let mut req = ioctl::ifreq_with_name(name)?;
         let mut flags = libc::IFF_TUN | libc::IFF_NO_PI;
         if opts.multi_queue {
             flags |= libc::IFF_MULTI_QUEUE;
+        }
+        if opts.vnet_hdr {
+            flags |= libc::IFF_VNET_HDR;
         }
         // IFF_* TUN flags all fit in the 16-bit `ifr_flags`.
         req.ifr_ifru.ifru_flags = flags as libc::c_short;
@@ -80,6 +109,11 @@ impl Tun {
         ioctl::tun_set_iff(fd.as_fd(), &mut req)
             .map_err(|e| io::Error::new(e.kind(), format!("TUNSETIFF {name:?}: {e}")))?;
         let name = ioctl::name_from_ifreq(&req)?;
+        let offloads = if opts.vnet_hdr {
+            enable_offloads(fd.as_fd(), &name)?
+        } else {
+            Offloads::default()
+        };
         let ifindex = nix::net::if_::if_nametoindex(name.as_str()).map_err(|e| {
             io::Error::new(
                 io::Error::from(e).kind(),
@@ -91,6 +125,8 @@ impl Tun {
             tun = %name,
             ifindex,
             multi_queue = opts.multi_queue,
+            tso = offloads.tso,
+            uso = offloads.uso,
             "created TUN device"
         );
         Ok(Tun {
@@ -98,6 +134,7 @@ impl Tun {
             name,
             ifindex,
             opts,
+            offloads,
         })
     }
 
@@ -133,6 +170,11 @@ impl Tun {
     /// Interface index (for netlink address/route calls).
     pub fn ifindex(&self) -> u32 {
         self.ifindex
+    }
+
+    /// The offloads granted (all off without [`TunOptions::vnet_hdr`]).
+    pub fn offloads(&self) -> Offloads {
+        self.offloads
     }
 
     /// Options the device was created with.

@@ -27,6 +27,13 @@ mod sys {
             as nix::sys::ioctl::ioctl_num_type;
 
     nix::ioctl_readwrite_bad!(tunsetiff, TUNSETIFF, libc::ifreq);
+
+    /// `TUNSETOFFLOAD`: `_IOW('T', 208, unsigned int)`; the argument is the
+    /// flag word itself, not a pointer.
+    const TUNSETOFFLOAD: nix::sys::ioctl::ioctl_num_type =
+        nix::request_code_write!(b'T', 208, std::mem::size_of::<libc::c_uint>())
+            as nix::sys::ioctl::ioctl_num_type;
+    nix::ioctl_write_int_bad!(tunsetoffload, TUNSETOFFLOAD);
     nix::ioctl_write_ptr_bad!(siocsifmtu, libc::SIOCSIFMTU, libc::ifreq);
     nix::ioctl_readwrite_bad!(siocgifmtu, libc::SIOCGIFMTU, libc::ifreq);
     nix::ioctl_readwrite_bad!(siocgifflags, libc::SIOCGIFFLAGS, libc::ifreq);
@@ -116,6 +123,22 @@ pub(crate) fn tun_set_iff(fd: BorrowedFd<'_>, req: &mut libc::ifreq) -> io::Resu
     // `req` is an exclusively borrowed, fully initialised `ifreq`, which is
     // exactly the argument TUNSETIFF reads from and writes back into.
     unsafe { sys::tunsetiff(fd.as_raw_fd(), req) }?;
+    Ok(())
+}
+
+/// `TUN_F_*` offload flags of `<linux/if_tun.h>`.
+pub(crate) const TUN_F_CSUM: u32 = 0x01;
+pub(crate) const TUN_F_TSO4: u32 = 0x02;
+pub(crate) const TUN_F_TSO6: u32 = 0x04;
+pub(crate) const TUN_F_USO4: u32 = 0x20;
+pub(crate) const TUN_F_USO6: u32 = 0x40;
+
+/// Issues TUNSETOFFLOAD: which offloads the device may hand us (packets
+/// with partial checksums, TCP and UDP super-packets).
+pub(crate) fn tun_set_offload(fd: BorrowedFd<'_>, flags: u32) -> io::Result<()> {
+    // SAFETY: `fd` is a live descriptor for the duration of the borrow, and
+    // TUNSETOFFLOAD takes its argument by value: no memory is shared.
+    unsafe { sys::tunsetoffload(fd.as_raw_fd(), flags as libc::c_int) }?;
     Ok(())
 }
 

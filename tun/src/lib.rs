@@ -50,10 +50,11 @@ mod batch;
 mod device;
 mod ioctl;
 pub mod netlink;
+pub mod offload;
 pub mod underlay;
 
 pub use async_io::AsyncTun;
-pub use device::{Tun, TunOptions, TUN_CLONE_DEVICE};
+pub use device::{Offloads, Tun, TunOptions, TUN_CLONE_DEVICE};
 pub use ioctl::MAX_IFNAME_LEN;
 pub use netlink::{Netlink, RouteAttrs};
 pub use underlay::{RouteWatch, Unreachable};

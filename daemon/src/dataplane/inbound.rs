@@ -16,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tun::offload::gro::Coalescer;
 use tun::AsyncTun;
 
 /// Largest datagram the socket can deliver.
@@ -83,6 +84,13 @@ pub struct Inbound {
 impl Inbound {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut slots = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
+        // With TUN offloads the batch's packets go out coalesced.
+        let mut gro = self
+            .tun
+            .get_ref()
+            .offloads()
+            .vnet_hdr
+            .then(|| Coalescer::new(BATCH));
         let mut lens = [0usize; BATCH];
         let mut from = [UNSPECIFIED; BATCH];
         let mut c = TransportCounters::default();
@@ -98,7 +106,10 @@ impl Inbound {
                     Ok(n) => {
                         c.datagrams += n as u64;
                         for i in 0..n {
-                            self.handle(&mut slots[i][..lens[i]], from[i], &mut c, &mut drops);
+                            self.handle(&mut slots[i][..lens[i]], from[i], &mut c, &mut drops, gro.as_mut());
+                        }
+                        if let Some(g) = gro.as_mut() {
+                            self.flush(g, &mut c, &mut drops);
                         }
                         for (t, tunnel) in self.tunnels.iter_mut().enumerate() {
                             if let Some(a) = self.activity.get(t) {
@@ -124,6 +135,7 @@ impl Inbound {
         from: SocketAddr,
         c: &mut TransportCounters,
         drops: &mut DropLog,
+        gro: Option<&mut Coalescer>,
     ) {
         let range = match self.socket.classify(datagram) {
             Classified::Esp(r) => r,
@@ -196,10 +208,37 @@ impl Inbound {
             return;
         }
         tunnel.batch += 1;
-        if let Err(e) = self.tun.get_ref().write_packet(inner) {
-            c.tun_write_errors += 1;
+        let Some(gro) = gro else {
+            c.tun_writes += 1;
+            if let Err(e) = self.tun.get_ref().write_packet(inner) {
+                c.tun_write_errors += 1;
+                if drops.allow() {
+                    tracing::warn!(error = %e, "TUN write failed");
+                }
+            }
+            return;
+        };
+        if !gro.push(inner) {
+            self.flush(gro, c, drops);
+            gro.push(inner);
+        }
+    }
+
+    /// Writes the coalesced batch to the TUN.
+    fn flush(&self, gro: &mut Coalescer, c: &mut TransportCounters, drops: &mut DropLog) {
+        let tun = self.tun.get_ref();
+        let mut error = None;
+        let failed = gro.flush(|b| {
+            tun.write_packet(b).inspect_err(|e| {
+                error.get_or_insert(e.kind());
+            })
+        });
+        c.tun_write_errors += failed;
+        c.tun_writes = gro.stats.writes;
+        c.gro_merged = gro.stats.merged;
+        if let Some(kind) = error {
             if drops.allow() {
-                tracing::warn!(error = %e, "TUN write failed");
+                tracing::warn!(error = %kind, failed, "TUN write failed");
             }
         }
     }

@@ -17,10 +17,30 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+use tun::offload::{SegmentReader, VNET_HDR_LEN};
 use tun::AsyncTun;
 
-/// Largest packet a TUN read returns (without GSO).
+/// What the offloading reader saw since the last batch, into the
+/// counters; its drops are logged at a rate limit.
+fn read_figures(c: &mut TunCounters, reader: &mut SegmentReader, drops: &mut DropLog) {
+    let s = reader.stats;
+    c.tun_reads = s.reads;
+    c.super_packets = s.super_packets;
+    if s.dropped > c.offload_dropped {
+        c.offload_dropped = s.dropped;
+        if let Some(e) = reader.last_error.take() {
+            if drops.allow() {
+                tracing::warn!(error = %e, "TUN super-packet dropped");
+            }
+        }
+    }
+}
+
+/// Largest packet a TUN read returns (without GSO), and the largest
+/// segment of a super-packet.
 const MAX_PACKET: usize = 65535;
+/// With TUN offloads one read fills up to a batch of segments.
+const SEGMENTS: usize = 2 * BATCH;
 
 /// Flows seen in an interval, by linear counting over a bitmap of flow
 /// hashes (one bit set per packet; no per-flow state).
@@ -174,9 +194,10 @@ pub struct Outbound {
     pub reports: SaReports,
 }
 
-/// "Packet too big" answers: at most 100 a second, and their buffer.
+/// "Packet too big" answers: at most 100 a second, and their buffer
+/// (with room for a virtio-net header in front).
 struct IcmpBudget {
-    buf: Box<[u8; icmp::MAX_ERROR]>,
+    buf: Box<[u8; VNET_HDR_LEN + icmp::MAX_ERROR]>,
     window: std::time::Instant,
     sent: u32,
 }
@@ -184,7 +205,7 @@ struct IcmpBudget {
 impl IcmpBudget {
     fn new() -> Self {
         Self {
-            buf: Box::new([0; icmp::MAX_ERROR]),
+            buf: Box::new([0; VNET_HDR_LEN + icmp::MAX_ERROR]),
             window: std::time::Instant::now(),
             sent: 0,
         }
@@ -212,9 +233,15 @@ struct Done {
 
 impl Outbound {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
-        let mut slots = vec![vec![0u8; MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM]; BATCH];
-        let mut lens = [0usize; BATCH];
-        let mut done: Vec<Done> = Vec::with_capacity(BATCH);
+        let offload = self.tun.get_ref().offloads().vnet_hdr;
+        let n_slots = if offload { SEGMENTS } else { BATCH };
+        let mut slots: Vec<Vec<u8>> = (0..n_slots)
+            .map(|_| vec![0u8; MAX_HEADROOM + MAX_PACKET + MAX_TAILROOM])
+            .collect();
+        let mut lens = [0usize; SEGMENTS];
+        let mut reader = SegmentReader::default();
+        let tun = self.tun.clone();
+        let mut done: Vec<Done> = Vec::with_capacity(n_slots);
         let mut counters = TunCounters::default();
         let mut drops = DropLog::new("outbound");
         let mut errors = IcmpBudget::new();
@@ -226,9 +253,20 @@ impl Outbound {
                 // left must be in place when the peer's first ESP arrives.
                 biased;
                 Some(cmd) = self.commands.recv() => self.command(cmd),
-                r = self.tun.read_batch(&mut slots, MAX_HEADROOM, &mut lens) => match r {
+                r = async {
+                    if offload {
+                        tun.read_segments(&mut reader, &mut slots, MAX_HEADROOM, &mut lens).await
+                    } else {
+                        tun.read_batch(&mut slots, MAX_HEADROOM, &mut lens).await
+                    }
+                } => match r {
                     Ok(n) => {
                         counters.packets_read += n as u64;
+                        if offload {
+                            read_figures(&mut counters, &mut reader, &mut drops);
+                        } else {
+                            counters.tun_reads = counters.packets_read;
+                        }
                         done.clear();
                         self.encapsulate(&mut slots, &lens[..n], &mut done, &mut counters, &mut drops, &mut errors);
                         self.send(&slots, &done, &mut counters).await;
@@ -297,10 +335,17 @@ impl Outbound {
                 if errors.allow() {
                     let mtu = u16::try_from(tunnel.max_inner).unwrap_or(u16::MAX);
                     let sh = &self.shaping;
+                    // An offloading TUN takes a (zero) virtio-net header first.
+                    let tun = self.tun.get_ref();
+                    let hdr = if tun.offloads().vnet_hdr {
+                        VNET_HDR_LEN
+                    } else {
+                        0
+                    };
                     if let Some(n) =
-                        icmp::too_big(pkt, sh.from_v4, sh.from_v6, mtu, &mut errors.buf[..])
+                        icmp::too_big(pkt, sh.from_v4, sh.from_v6, mtu, &mut errors.buf[hdr..])
                     {
-                        let _ = self.tun.get_ref().write_packet(&errors.buf[..n]);
+                        let _ = tun.write_packet(&errors.buf[..hdr + n]);
                     }
                 }
                 continue;
@@ -335,8 +380,8 @@ impl Outbound {
             let mut msgs = [Outgoing {
                 data: &[],
                 to: super::mmsg::UNSPECIFIED,
-            }; BATCH];
-            let mut owner = [0usize; BATCH];
+            }; SEGMENTS];
+            let mut owner = [0usize; SEGMENTS];
             let mut n = 0;
             for d in done.iter().filter(|d| self.tunnels[d.tunnel].socket == s) {
                 msgs[n] = Outgoing {

@@ -1,0 +1,151 @@
+//! One leg's measurements: iperf3 runs, and CPU time and peak memory read
+//! from `/proc` around them.
+
+use super::bed::{Bed, VNET_HOST};
+use super::{DaemonFigures, Leg};
+use crate::iperf::{iperf3_run, Iperf3Opts};
+
+/// Clock ticks per second of `/proc/*/stat` and `/proc/stat`.
+fn clk_tck() -> f64 {
+    // SAFETY: sysconf only reads a constant of the running system.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
+}
+
+/// utime + stime of a process (all its threads) in seconds; 0 if gone.
+pub fn process_cpu_s(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // The command name may hold spaces: fields start after the last ')'.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / clk_tck()
+}
+
+/// Busy seconds of the whole machine, all CPUs (everything but idle and
+/// iowait), from `/proc/stat`.
+pub fn machine_busy_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3).copied().unwrap_or(0) + v.get(4).copied().unwrap_or(0);
+    total.saturating_sub(idle) as f64 / clk_tck()
+}
+
+/// Peak resident set size (VmHWM) of a process in KiB; 0 if gone.
+pub fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn pids(bed: &Bed) -> Vec<(&'static str, u32)> {
+    bed.ends
+        .iter()
+        .filter_map(|e| e.daemon.as_ref().map(|d| (e.side, d.pid())))
+        .collect()
+}
+
+/// One TCP run: (Mbit/s at the receiver, bytes, retransmits).
+fn tcp(bed: &Bed, secs: u32, parallel: u32) -> (f64, u64, u64) {
+    let mut o = Iperf3Opts::new(VNET_HOST, secs);
+    o.parallel = parallel;
+    let r = iperf3_run(&bed.lan, &o);
+    (
+        r.bits_per_second / 1e6,
+        r.bytes_received,
+        r.retransmits.unwrap_or(0),
+    )
+}
+
+/// 64-byte UDP datagrams as fast as iperf3 sends them: datagrams per
+/// second that reached the receiver.
+fn udp64(bed: &Bed, secs: u32) -> f64 {
+    let mut o = Iperf3Opts::new(VNET_HOST, secs);
+    o.udp_bitrate = Some("0".into());
+    o.length = Some("64".into());
+    let r = iperf3_run(&bed.lan, &o);
+    let got = r
+        .packets
+        .unwrap_or(0)
+        .saturating_sub(r.lost_packets.unwrap_or(0));
+    got as f64 / f64::from(secs.max(1))
+}
+
+/// Runs one leg on a started bed.
+///
+/// # Panics
+/// If an iperf3 run fails.
+pub fn leg(bed: &Bed, round: u32, secs: u32) -> Leg {
+    let pids = pids(bed);
+    let cpu0: Vec<f64> = pids.iter().map(|&(_, p)| process_cpu_s(p)).collect();
+    let busy0 = machine_busy_s();
+    let (tcp1_mbps, b1, r1) = tcp(bed, secs, 1);
+    let (tcp4_mbps, b4, r4) = tcp(bed, secs, 4);
+    let machine_cpu_s = machine_busy_s() - busy0;
+    let mut daemons: Vec<DaemonFigures> = pids
+        .iter()
+        .zip(&cpu0)
+        .map(|(&(side, pid), c0)| DaemonFigures {
+            side,
+            cpu_s: process_cpu_s(pid) - c0,
+            rss_kib: vm_hwm_kib(pid),
+            rss_flood_kib: 0,
+        })
+        .collect();
+    let udp64_pps = udp64(bed, secs);
+    for (d, &(_, pid)) in daemons.iter_mut().zip(&pids) {
+        d.rss_flood_kib = vm_hwm_kib(pid);
+    }
+    Leg {
+        path: bed.path,
+        round,
+        tcp1_mbps,
+        tcp4_mbps,
+        retransmits: r1 + r4,
+        udp64_pps,
+        tcp_bytes: b1 + b4,
+        machine_cpu_s,
+        daemons,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_our_own_process() {
+        let me = std::process::id();
+        assert!(vm_hwm_kib(me) > 0);
+        let mut x = 0u64;
+        for i in 0..5_000_000u64 {
+            x = x.wrapping_mul(31).wrapping_add(i);
+        }
+        assert!(x != 1);
+        assert!(process_cpu_s(me) >= 0.0);
+        assert!(machine_busy_s() > 0.0);
+        assert_eq!(vm_hwm_kib(u32::MAX), 0);
+    }
+}

@@ -1,0 +1,208 @@
+//! TUN offloads against the real kernel, in a fresh namespace: a UDP
+//! socket's GSO send (UDP_SEGMENT) arrives as one super-packet that the
+//! reader splits into valid datagrams, and a coalesced TCP super-packet
+//! written to the TUN is taken whole by the local stack (the RST it
+//! draws acknowledges every byte of it).
+
+mod common;
+
+use std::net::{Ipv4Addr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use common::in_fresh_netns;
+use tun::offload::gro::Coalescer;
+use tun::offload::SegmentReader;
+use tun::{AsyncTun, Netlink, RouteAttrs, Tun, TunOptions};
+
+const LOCAL: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 78, 0, 5);
+const HEADROOM: usize = 32;
+
+async fn offloading_tun() -> AsyncTun {
+    let opts = TunOptions {
+        vnet_hdr: true,
+        ..Default::default()
+    };
+    let tun = Tun::create("vwoff%d", opts).expect("create TUN with IFF_VNET_HDR");
+    let o = tun.offloads();
+    assert!(o.vnet_hdr && o.tso, "{o:?}");
+    tun.set_mtu(1400).expect("mtu");
+    tun.set_up().expect("up");
+    let nl = Netlink::new().expect("netlink");
+    nl.add_address(tun.ifindex(), LOCAL.into(), 24)
+        .await
+        .expect("address");
+    nl.add_route(
+        tun.ifindex(),
+        Ipv4Addr::new(10, 78, 0, 0).into(),
+        16,
+        RouteAttrs::default(),
+    )
+    .await
+    .expect("route");
+    AsyncTun::new(tun).expect("AsyncTun")
+}
+
+fn ones_sum_ok(p: &[u8], l4: usize, proto: u8) -> bool {
+    let pseudo = tun::offload::pseudo_header(&p[12..16], &p[16..20], proto, p.len() - l4);
+    tun::offload::fold(tun::offload::sum(&p[l4..], pseudo)) == 0xffff
+}
+
+#[test]
+fn a_udp_gso_send_is_read_as_segments() {
+    in_fresh_netns("a_udp_gso_send_is_read_as_segments", || async {
+        let tun = offloading_tun().await;
+        let uso = tun.get_ref().offloads().uso;
+        let udp = UdpSocket::bind((LOCAL, 0)).expect("bind");
+        let seg: libc::c_int = 1000;
+        // SAFETY: a valid socket and a c_int option value of the right size.
+        let rc = unsafe {
+            libc::setsockopt(
+                udp.as_raw_fd(),
+                libc::SOL_UDP,
+                libc::UDP_SEGMENT,
+                (&seg as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(rc, 0, "UDP_SEGMENT");
+        let data: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        udp.send_to(&data, (PEER, 9999)).expect("send");
+
+        let mut reader = SegmentReader::default();
+        let mut bufs = vec![vec![0u8; HEADROOM + 1500]; 8];
+        let mut lens = [0usize; 8];
+        let mut got = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < data.len() {
+            let n = tokio::time::timeout_at(
+                deadline,
+                tun.read_segments(&mut reader, &mut bufs, HEADROOM, &mut lens),
+            )
+            .await
+            .expect("segments within 5 s")
+            .expect("read");
+            for i in 0..n {
+                let p = &bufs[i][HEADROOM..HEADROOM + lens[i]];
+                if p[0] >> 4 != 4 || p[9] != 17 || p[22..24] != 9999u16.to_be_bytes() {
+                    continue; // e.g. IPv6 router solicitations
+                }
+                assert!(p.len() <= 20 + 8 + 1000, "a segment of at most gso_size");
+                assert!(ones_sum_ok(p, 20, 17), "UDP checksum of segment");
+                got.extend_from_slice(&p[28..]);
+            }
+        }
+        assert_eq!(got, data);
+        if uso {
+            assert_eq!(reader.stats.super_packets, 1, "{:?}", reader.stats);
+        }
+        assert_eq!(reader.stats.dropped, 0);
+    });
+}
+
+/// A TCP/IPv4 segment from PEER:9 to LOCAL:`port`, valid checksums.
+fn tcp_segment(port: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let len = 40 + payload.len();
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[6] = 0x40;
+    p[8] = 64;
+    p[9] = 6;
+    p[12..16].copy_from_slice(&PEER.octets());
+    p[16..20].copy_from_slice(&LOCAL.octets());
+    let c = !tun::offload::fold(tun::offload::sum(&p[..20], 0));
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&9u16.to_be_bytes());
+    p[22..24].copy_from_slice(&port.to_be_bytes());
+    p[24..28].copy_from_slice(&seq.to_be_bytes());
+    p[28..32].copy_from_slice(&ack.to_be_bytes());
+    p[32] = 5 << 4;
+    p[33] = flags;
+    p[34..36].copy_from_slice(&65535u16.to_be_bytes());
+    p[40..].copy_from_slice(payload);
+    let pseudo = tun::offload::pseudo_header(&p[12..16], &p[16..20], 6, len - 20);
+    let c = !tun::offload::fold(tun::offload::sum(&p[20..], pseudo));
+    p[36..38].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// Reads from the TUN until a TCP segment to PEER matches `f`.
+async fn tcp_from_local(
+    tun: &AsyncTun,
+    reader: &mut SegmentReader,
+    f: impl Fn(&[u8]) -> bool,
+) -> Vec<u8> {
+    let mut bufs = vec![vec![0u8; HEADROOM + 1500]; 8];
+    let mut lens = [0usize; 8];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = tokio::time::timeout_at(
+            deadline,
+            tun.read_segments(reader, &mut bufs, HEADROOM, &mut lens),
+        )
+        .await
+        .expect("a TCP segment within 5 s")
+        .expect("read");
+        for i in 0..n {
+            let p = &bufs[i][HEADROOM..HEADROOM + lens[i]];
+            if p[0] >> 4 == 4 && p[9] == 6 && f(p) {
+                assert!(ones_sum_ok(p, 20, 6), "TCP checksum completed");
+                return p.to_vec();
+            }
+        }
+    }
+}
+
+fn seq_of(p: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([p[at], p[at + 1], p[at + 2], p[at + 3]])
+}
+
+#[test]
+fn a_coalesced_tcp_write_is_taken_whole() {
+    in_fresh_netns("a_coalesced_tcp_write_is_taken_whole", || async {
+        let tun = offloading_tun().await;
+        let client = std::thread::spawn(|| {
+            let mut s =
+                std::net::TcpStream::connect_timeout(&(PEER, 9).into(), Duration::from_secs(5))
+                    .expect("connect through the TUN");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            let mut got = vec![0u8; 4000];
+            std::io::Read::read_exact(&mut s, &mut got).expect("4000 bytes");
+            got
+        });
+        // The handshake, played by hand: SYN in, SYN-ACK out.
+        let mut reader = SegmentReader::default();
+        let syn = tcp_from_local(&tun, &mut reader, |p| p[33] & 0x12 == 0x02).await;
+        let port = u16::from_be_bytes([syn[20], syn[21]]);
+        let client_seq = seq_of(&syn, 24);
+        let isn = 7000u32;
+        let mut gro = Coalescer::new(8);
+        assert!(gro.push(&tcp_segment(port, isn, client_seq + 1, 0x12, &[])));
+        assert_eq!(gro.flush(|b| tun.get_ref().write_packet(b)), 0, "SYN-ACK");
+        tcp_from_local(&tun, &mut reader, |p| p[33] == 0x10).await;
+
+        // Four segments, one write.
+        let data: Vec<u8> = (0..4000u32).map(|i| (i % 253) as u8).collect();
+        for (i, chunk) in data.chunks(1000).enumerate() {
+            let seq = isn + 1 + 1000 * i as u32;
+            let flags = if i == 3 { 0x18 } else { 0x10 };
+            assert!(gro.push(&tcp_segment(port, seq, client_seq + 1, flags, chunk)));
+        }
+        assert_eq!(gro.len(), 1, "four segments, one write");
+        assert_eq!(
+            gro.flush(|b| tun.get_ref().write_packet(b)),
+            0,
+            "super-packet taken"
+        );
+        let ack = tcp_from_local(&tun, &mut reader, |p| {
+            p[33] & 0x10 != 0 && seq_of(p, 28) == isn + 1 + 4000
+        })
+        .await;
+        assert_eq!(seq_of(&ack, 28), isn + 4001, "every byte acknowledged");
+        let got = client.join().expect("client thread");
+        assert_eq!(got, data, "the bytes arrive intact and in order");
+    });
+}
