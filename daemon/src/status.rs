@@ -151,6 +151,8 @@ pub struct TransportCounters {
     /// TUN writes, and packets merged into another's write (GRO).
     pub tun_writes: u64,
     pub gro_merged: u64,
+    /// Receives that returned several datagrams coalesced (UDP GRO).
+    pub gro_received: u64,
 }
 
 /// The TUN side: what went out.

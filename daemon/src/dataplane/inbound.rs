@@ -93,6 +93,7 @@ impl Inbound {
             .then(|| Coalescer::new(BATCH));
         let mut lens = [0usize; BATCH];
         let mut from = [UNSPECIFIED; BATCH];
+        let mut segs = [0usize; BATCH];
         let mut c = TransportCounters::default();
         let mut drops = DropLog::new("inbound");
         let mut publish = tokio::time::interval(Duration::from_millis(250));
@@ -102,11 +103,18 @@ impl Inbound {
                 // left must be in place when the peer's first ESP arrives.
                 biased;
                 Some(cmd) = self.commands.recv() => self.command(cmd),
-                r = self.socket.recv_batch(&mut slots, &mut lens, &mut from) => match r {
+                r = self.socket.recv_batch(&mut slots, &mut lens, &mut from, &mut segs) => match r {
                     Ok(n) => {
-                        c.datagrams += n as u64;
                         for i in 0..n {
-                            self.handle(&mut slots[i][..lens[i]], from[i], &mut c, &mut drops, gro.as_mut());
+                            // UDP GRO: datagrams of one flow, coalesced.
+                            let seg = if segs[i] == 0 { lens[i].max(1) } else { segs[i] };
+                            if segs[i] != 0 {
+                                c.gro_received += 1;
+                            }
+                            for d in slots[i][..lens[i]].chunks_mut(seg) {
+                                c.datagrams += 1;
+                                self.handle(d, from[i], &mut c, &mut drops, gro.as_mut());
+                            }
                         }
                         if let Some(g) = gro.as_mut() {
                             self.flush(g, &mut c, &mut drops);

@@ -9,15 +9,24 @@ use std::os::fd::RawFd;
 /// Packets per syscall.
 pub const BATCH: usize = 64;
 
+/// Room for one `cmsghdr` carrying an int (UDP_SEGMENT, UDP_GRO), as
+/// `CMSG_SPACE(sizeof(int))`, aligned for `cmsghdr`.
+type Cmsg = [u64; 4];
+
 /// Receives up to `min(slots.len(), BATCH)` datagrams without blocking.
-/// Fills `lens` and `from`, and returns how many arrived.
+/// Fills `lens`, `from` and `segs` and returns how many arrived. On a
+/// socket with UDP_GRO a "datagram" may be several that the kernel
+/// coalesced: `segs[i]` is then their size (the last may be shorter),
+/// else 0.
 pub fn recv_batch(
     fd: RawFd,
     slots: &mut [Vec<u8>],
     lens: &mut [usize; BATCH],
     from: &mut [SocketAddr; BATCH],
+    segs: &mut [usize; BATCH],
 ) -> io::Result<usize> {
     let n = slots.len().min(BATCH);
+    let mut control: [Cmsg; BATCH] = [[0; 4]; BATCH];
     // SAFETY: all-zero bytes are a valid value for these plain C structs.
     let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
     // SAFETY: as above.
@@ -31,11 +40,14 @@ pub fn recv_batch(
         hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as u32;
         hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
         hdrs[i].msg_hdr.msg_iovlen = 1;
+        hdrs[i].msg_hdr.msg_control = control[i].as_mut_ptr().cast();
+        hdrs[i].msg_hdr.msg_controllen = size_of::<Cmsg>();
     }
-    // SAFETY: `hdrs[..n]` point at `iovs`, `addrs` and the slots, all of
-    // which outlive the call and are not otherwise borrowed during it; the
-    // kernel writes at most `iov_len` bytes into each slot and at most
-    // `msg_namelen` bytes into each address.
+    // SAFETY: `hdrs[..n]` point at `iovs`, `addrs`, `control` and the
+    // slots, all of which outlive the call and are not otherwise borrowed
+    // during it; the kernel writes at most `iov_len` bytes into each slot,
+    // `msg_namelen` into each address and `msg_controllen` into each
+    // control buffer.
     let got = unsafe {
         libc::recvmmsg(
             fd,
@@ -52,8 +64,30 @@ pub fn recv_batch(
     for i in 0..got {
         lens[i] = hdrs[i].msg_len as usize;
         from[i] = sockaddr_to_std(&addrs[i]);
+        segs[i] = gro_size(&hdrs[i].msg_hdr);
     }
     Ok(got)
+}
+
+/// The UDP_GRO segment size in a received message's control data, or 0.
+fn gro_size(hdr: &libc::msghdr) -> usize {
+    // SAFETY: `hdr` was filled by recvmmsg: msg_control points at our
+    // control buffer and msg_controllen says how much of it the kernel
+    // wrote, which is what CMSG_FIRSTHDR/CMSG_NXTHDR walk.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(hdr) };
+    while !cmsg.is_null() {
+        // SAFETY: a non-null cmsg from CMSG_FIRSTHDR/NXTHDR lies inside the
+        // control buffer; an int follows a UDP_GRO header (kernel ABI).
+        unsafe {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_UDP && c.cmsg_type == libc::UDP_GRO {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                return usize::try_from(v).unwrap_or(0);
+            }
+            cmsg = libc::CMSG_NXTHDR(hdr, cmsg);
+        }
+    }
+    0
 }
 
 /// One datagram to send: bytes of a slot and where to.
@@ -63,8 +97,49 @@ pub struct Outgoing<'a> {
     pub to: SocketAddr,
 }
 
+/// Most datagrams in one UDP GSO send (the kernel's UDP_MAX_SEGMENTS is
+/// 64 before Linux 6.4), and most bytes (one IP datagram's worth).
+const GSO_SEGMENTS: usize = 64;
+const GSO_BYTES: usize = 65_000;
+
+/// The datagrams at the front of `msgs` one UDP GSO send can carry: the
+/// same destination, the same size but a shorter last one.
+fn run_len(msgs: &[Outgoing<'_>]) -> usize {
+    let Some(first) = msgs.first() else {
+        return 0;
+    };
+    let size = first.data.len();
+    let mut n = 1;
+    let mut bytes = size;
+    for m in &msgs[1..] {
+        if n == GSO_SEGMENTS
+            || m.to != first.to
+            || m.data.len() > size
+            || bytes + m.data.len() > GSO_BYTES
+        {
+            break;
+        }
+        n += 1;
+        bytes += m.data.len();
+        if m.data.len() < size {
+            break;
+        }
+    }
+    n
+}
+
+/// Why a batch stopped: the error, and how many datagrams it concerns
+/// (the first message: one datagram, or a whole GSO run).
+pub struct SendError {
+    pub error: io::Error,
+    pub datagrams: usize,
+}
+
 /// Sends up to `BATCH` datagrams without blocking; returns how many went.
-pub fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> {
+/// With `gso` (a UDP socket), runs of equal-sized datagrams to one peer
+/// go as one message with UDP_SEGMENT: one skb through the stack for up
+/// to 64 datagrams.
+pub fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>], gso: bool) -> Result<usize, SendError> {
     let n = msgs.len().min(BATCH);
     // SAFETY: all-zero bytes are a valid value for these plain C structs.
     let mut iovs: [libc::iovec; BATCH] = unsafe { zeroed() };
@@ -72,23 +147,52 @@ pub fn send_batch(fd: RawFd, msgs: &[Outgoing<'_>]) -> io::Result<usize> {
     let mut addrs: [libc::sockaddr_storage; BATCH] = unsafe { zeroed() };
     // SAFETY: as above.
     let mut hdrs: [libc::mmsghdr; BATCH] = unsafe { zeroed() };
-    for i in 0..n {
-        iovs[i].iov_base = msgs[i].data.as_ptr() as *mut libc::c_void;
-        iovs[i].iov_len = msgs[i].data.len();
-        let len = std_to_sockaddr(msgs[i].to, &mut addrs[i]);
-        hdrs[i].msg_hdr.msg_name = (&mut addrs[i] as *mut libc::sockaddr_storage).cast();
-        hdrs[i].msg_hdr.msg_namelen = len;
-        hdrs[i].msg_hdr.msg_iov = &mut iovs[i];
-        hdrs[i].msg_hdr.msg_iovlen = 1;
+    let mut control: [Cmsg; BATCH] = [[0; 4]; BATCH];
+    let mut runs = [0usize; BATCH];
+    for (i, iov) in iovs.iter_mut().enumerate().take(n) {
+        iov.iov_base = msgs[i].data.as_ptr() as *mut libc::c_void;
+        iov.iov_len = msgs[i].data.len();
+    }
+    let (mut at, mut m) = (0, 0);
+    while at < n {
+        let run = if gso { run_len(&msgs[at..n]) } else { 1 };
+        runs[m] = run;
+        let len = std_to_sockaddr(msgs[at].to, &mut addrs[m]);
+        let h = &mut hdrs[m].msg_hdr;
+        h.msg_name = (&mut addrs[m] as *mut libc::sockaddr_storage).cast();
+        h.msg_namelen = len;
+        h.msg_iov = &mut iovs[at];
+        h.msg_iovlen = run;
+        if run > 1 {
+            h.msg_control = control[m].as_mut_ptr().cast();
+            // SAFETY: CMSG_SPACE only computes a size.
+            h.msg_controllen = unsafe { libc::CMSG_SPACE(size_of::<u16>() as u32) } as usize;
+            // SAFETY: msg_control points at a zeroed, cmsghdr-aligned buffer
+            // of CMSG_SPACE(2) bytes or more, so the first header and its
+            // two data bytes lie inside it.
+            unsafe {
+                let c = libc::CMSG_FIRSTHDR(h);
+                (*c).cmsg_level = libc::SOL_UDP;
+                (*c).cmsg_type = libc::UDP_SEGMENT;
+                (*c).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
+                let size = msgs[at].data.len() as u16;
+                std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<u16>(), size);
+            }
+        }
+        at += run;
+        m += 1;
     }
     // SAFETY: every header points at live stack arrays and at the callers'
     // slices, which the kernel only reads (sendmmsg does not write to iov
     // buffers even though iov_base is a mutable pointer).
-    let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as u32, libc::MSG_DONTWAIT) };
+    let sent = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), m as u32, libc::MSG_DONTWAIT) };
     if sent < 0 {
-        return Err(io::Error::last_os_error());
+        return Err(SendError {
+            error: io::Error::last_os_error(),
+            datagrams: runs[0],
+        });
     }
-    Ok(sent as usize)
+    Ok(runs[..sent as usize].iter().sum())
 }
 
 fn sockaddr_to_std(s: &libc::sockaddr_storage) -> SocketAddr {

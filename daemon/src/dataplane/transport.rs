@@ -6,6 +6,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -35,6 +36,8 @@ pub struct TransportSocket {
     kind: Kind,
     local: IpAddr,
     io: AsyncFd<Socket>,
+    /// UDP GSO sends; turned off for good if the kernel refuses one.
+    gso: AtomicBool,
 }
 
 impl TransportSocket {
@@ -48,6 +51,7 @@ impl TransportSocket {
             Kind::Udp { port } => {
                 let s = Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?;
                 s.set_reuse_address(true)?;
+                enable_gro(&s);
                 (s, port)
             }
         };
@@ -60,7 +64,13 @@ impl TransportSocket {
         let io = unsafe {
             AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE)
         }?;
-        Ok(Self { kind, local, io })
+        let gso = AtomicBool::new(matches!(kind, Kind::Udp { .. }));
+        Ok(Self {
+            kind,
+            local,
+            io,
+            gso,
+        })
     }
 
     pub fn kind(&self) -> Kind {
@@ -106,10 +116,11 @@ impl TransportSocket {
         slots: &mut [Vec<u8>],
         lens: &mut [usize; BATCH],
         from: &mut [SocketAddr; BATCH],
+        segs: &mut [usize; BATCH],
     ) -> io::Result<usize> {
         loop {
             let mut guard = self.io.readable().await?;
-            match guard.try_io(|fd| mmsg::recv_batch(fd.as_raw_fd(), slots, lens, from)) {
+            match guard.try_io(|fd| mmsg::recv_batch(fd.as_raw_fd(), slots, lens, from, segs)) {
                 Ok(r) => return r,
                 Err(_would_block) => continue,
             }
@@ -134,19 +145,70 @@ impl TransportSocket {
                 }
                 return refused + (msgs.len() - at) as u64;
             };
-            match guard.try_io(|fd| mmsg::send_batch(fd.as_raw_fd(), &msgs[at..])) {
-                Ok(Ok(n)) => at += n,
-                // A hard error concerns the first message: skip it.
-                Ok(Err(e)) => {
-                    refused += 1;
-                    tracing::debug!(error = %e, to = %msgs[at].to, "send failed");
-                    failed(at, &e);
-                    at += 1;
+            let gso = self.gso.load(Ordering::Relaxed);
+            let sent =
+                guard.try_io(
+                    |fd| match mmsg::send_batch(fd.as_raw_fd(), &msgs[at..], gso) {
+                        Err(e) if e.error.kind() == io::ErrorKind::WouldBlock => Err(e.error),
+                        r => Ok(r),
+                    },
+                );
+            match sent {
+                Ok(Ok(Ok(n))) => at += n,
+                // Only WouldBlock comes back as an io::Error; try_io takes it.
+                Ok(Err(_)) => continue,
+                Ok(Ok(Err(mmsg::SendError {
+                    error,
+                    datagrams: run,
+                }))) => {
+                    if run > 1 && gso_refused(error.raw_os_error()) {
+                        // The kernel or the device cannot segment: send
+                        // one datagram per message from now on.
+                        self.gso.store(false, Ordering::Relaxed);
+                        tracing::warn!(socket = %self.label(), error = %error, "UDP GSO refused; sending datagrams one by one");
+                        continue;
+                    }
+                    // A hard error concerns the first message: skip it.
+                    for i in at..(at + run).min(msgs.len()) {
+                        refused += 1;
+                        failed(i, &error);
+                    }
+                    tracing::debug!(error = %error, to = %msgs[at].to, "send failed");
+                    at += run;
                 }
                 Err(_would_block) => continue,
             }
         }
         refused
+    }
+}
+
+/// Errors that say UDP GSO itself is the problem (no checksum offload on
+/// the route's device, or an old kernel), not the datagrams.
+fn gso_refused(errno: Option<i32>) -> bool {
+    matches!(
+        errno,
+        Some(libc::EIO | libc::EINVAL | libc::ENOPROTOOPT | libc::EOPNOTSUPP)
+    )
+}
+
+/// UDP_GRO: the kernel hands over runs of datagrams of one flow as one
+/// buffer (the segment size in a control message). Without it (old
+/// kernels) datagrams come one by one, which also works.
+fn enable_gro(s: &Socket) {
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket, and a c_int option value of its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_GRO,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(error = %io::Error::last_os_error(), "UDP_GRO unavailable");
     }
 }
 
