@@ -1,9 +1,50 @@
 //! One leg's measurements: iperf3 runs, and CPU time and peak memory read
 //! from `/proc` around them.
 
+use std::process::Command;
+use std::time::Duration;
+
 use super::bed::{Bed, VNET_HOST};
 use super::{DaemonFigures, Leg};
 use crate::iperf::{iperf3_run, Iperf3Opts};
+use crate::process::ChildGuard;
+
+/// Counts the system calls of `pids` while `f` runs (`perf stat` on the
+/// `raw_syscalls:sys_enter` tracepoint, every thread); `None` without
+/// perf.
+fn count_syscalls<T>(pids: &[u32], f: impl FnOnce() -> T) -> (T, Option<u64>) {
+    let have_perf = Command::new("perf")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let Ok(log) = tempfile::NamedTempFile::new() else {
+        return (f(), None);
+    };
+    if pids.is_empty() || !have_perf {
+        return (f(), None);
+    }
+    let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let mut cmd = Command::new("perf");
+    cmd.args([
+        "stat",
+        "-x,",
+        "-e",
+        "raw_syscalls:sys_enter",
+        "-p",
+        &list.join(","),
+    ]);
+    let mut perf = ChildGuard::spawn("perf stat", cmd, log.path());
+    let r = f();
+    perf.signal(libc::SIGINT);
+    perf.wait_timeout(Duration::from_secs(5));
+    let text = perf.log();
+    let count = text
+        .lines()
+        .find(|l| l.contains("raw_syscalls:sys_enter"))
+        .and_then(|l| l.split(',').next())
+        .and_then(|n| n.trim().parse().ok());
+    (r, count)
+}
 
 /// Clock ticks per second of `/proc/*/stat` and `/proc/stat`.
 fn clk_tck() -> f64 {
@@ -101,7 +142,8 @@ pub fn leg(bed: &Bed, round: u32, secs: u32) -> Leg {
     let pids = pids(bed);
     let cpu0: Vec<f64> = pids.iter().map(|&(_, p)| process_cpu_s(p)).collect();
     let busy0 = machine_busy_s();
-    let (tcp1_mbps, b1, r1) = tcp(bed, secs, 1);
+    let daemon_pids: Vec<u32> = pids.iter().map(|&(_, p)| p).collect();
+    let ((tcp1_mbps, b1, r1), calls) = count_syscalls(&daemon_pids, || tcp(bed, secs, 1));
     let (tcp4_mbps, b4, r4) = tcp(bed, secs, 4);
     let machine_cpu_s = machine_busy_s() - busy0;
     let mut daemons: Vec<DaemonFigures> = pids
@@ -128,6 +170,10 @@ pub fn leg(bed: &Bed, round: u32, secs: u32) -> Leg {
         tcp_bytes: b1 + b4,
         machine_cpu_s,
         daemons,
+        // Both ends' calls per 1400-byte packet of the one-stream run.
+        syscalls_per_packet: calls
+            .filter(|_| b1 > 0)
+            .map(|c| c as f64 / (b1 as f64 / 1400.0)),
     }
 }
 

@@ -126,6 +126,9 @@ pub struct Leg {
     pub machine_cpu_s: f64,
     /// The path's daemons (empty for plain veth).
     pub daemons: Vec<DaemonFigures>,
+    /// Both daemons' system calls per 1400 bytes moved in the one-stream
+    /// TCP run (with `perf`; `None` without it or without daemons).
+    pub syscalls_per_packet: Option<f64>,
 }
 
 impl Leg {

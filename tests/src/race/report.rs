@@ -13,7 +13,7 @@ type Metric = fn(&Leg) -> Option<f64>;
 
 /// The metrics the race reports: key, heading and value. Every ratio is
 /// path / libipsec, so above 1 is better for rates and worse for costs.
-const METRICS: [(&str, &str, Metric); 7] = [
+const METRICS: [(&str, &str, Metric); 8] = [
     ("tcp1_mbps", "TCP 1 stream, Mbit/s", |l| Some(l.tcp1_mbps)),
     ("tcp4_mbps", "TCP 4 streams, Mbit/s", |l| Some(l.tcp4_mbps)),
     ("udp64_pps", "64 B UDP at the receiver, pps", |l| {
@@ -29,6 +29,9 @@ const METRICS: [(&str, &str, Metric); 7] = [
         "machine CPU s/GB",
         Leg::machine_cpu_s_per_gb,
     ),
+    ("syscalls_per_packet", "daemons' syscalls per 1400 B", |l| {
+        l.syscalls_per_packet
+    }),
     ("peak_rss_mib", "peak RSS, MiB", |l| {
         l.peak_rss_kib().map(|(t, _)| t as f64 / 1024.0)
     }),
@@ -126,7 +129,7 @@ pub fn leg_line(l: &Leg) -> String {
         format!("{:.1}/{:.1} MiB", t as f64 / 1024.0, f as f64 / 1024.0)
     });
     format!(
-        "round {} {:<18} tcp1 {:>6.0} Mbit/s  tcp4 {:>6.0} Mbit/s  udp64 {:>7.0} pps  daemons {} s/GB  machine {} s/GB  rss {rss}  retrans {}",
+        "round {} {:<18} tcp1 {:>6.0} Mbit/s  tcp4 {:>6.0} Mbit/s  udp64 {:>7.0} pps  daemons {} s/GB  machine {} s/GB  syscalls/pkt {}  rss {rss}  retrans {}",
         l.round,
         l.path.id(),
         l.tcp1_mbps,
@@ -134,6 +137,7 @@ pub fn leg_line(l: &Leg) -> String {
         l.udp64_pps,
         fmt_value(l.daemon_cpu_s_per_gb()),
         fmt_value(l.machine_cpu_s_per_gb()),
+        fmt_value(l.syscalls_per_packet),
         l.retransmits
     )
 }
@@ -187,6 +191,7 @@ pub fn to_json(legs: &[Leg], rounds: u32, secs: u32) -> Value {
                 "tcp4_mbps": l.tcp4_mbps, "udp64_pps": l.udp64_pps,
                 "retransmits": l.retransmits, "tcp_bytes": l.tcp_bytes,
                 "machine_cpu_s": l.machine_cpu_s, "daemons": daemons,
+                "syscalls_per_packet": l.syscalls_per_packet,
             })
         })
         .collect();
@@ -310,6 +315,7 @@ mod tests {
                 rss_kib: 2048,
                 rss_flood_kib: 4096,
             }],
+            syscalls_per_packet: None,
         }
     }
 
