@@ -12,6 +12,8 @@
 #   sudo bench/race.sh                              # 3 rounds of 10 s
 #   sudo bench/race.sh --rounds 7 --seconds 10
 #   sudo bench/race.sh --paths libipsec,vwand-raw --out /tmp/race
+#   sudo bench/race.sh --rounds 1 --profile /tmp/prof   # + perf record per path
+#   perf report -i /tmp/prof/vwand-raw-round1.perf.data --no-children --sort dso,sym
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -p vwand -p vwand-tests --bin vwand --bin race

@@ -179,7 +179,7 @@ fn a_coalesced_tcp_write_is_taken_whole() {
         let port = u16::from_be_bytes([syn[20], syn[21]]);
         let client_seq = seq_of(&syn, 24);
         let isn = 7000u32;
-        let mut gro = Coalescer::new(8);
+        let mut gro = Coalescer::new(8, false);
         assert!(gro.push(&tcp_segment(port, isn, client_seq + 1, 0x12, &[])));
         assert_eq!(gro.flush(|b| tun.get_ref().write_packet(b)), 0, "SYN-ACK");
         tcp_from_local(&tun, &mut reader, |p| p[33] == 0x10).await;
@@ -205,4 +205,57 @@ fn a_coalesced_tcp_write_is_taken_whole() {
         let got = client.join().expect("client thread");
         assert_eq!(got, data, "the bytes arrive intact and in order");
     });
+}
+
+#[test]
+fn coalesced_udp_datagrams_arrive_one_by_one() {
+    in_fresh_netns("coalesced_udp_datagrams_arrive_one_by_one", || async {
+        let tun = offloading_tun().await;
+        let uso = tun.get_ref().offloads().uso;
+        let sock = UdpSocket::bind((LOCAL, 9999)).expect("bind");
+        sock.set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let mut gro = Coalescer::new(8, uso);
+        let sizes = [700usize, 700, 700, 300];
+        for (i, n) in sizes.iter().enumerate() {
+            assert!(gro.push(&udp_datagram(&vec![i as u8 + 1; *n])));
+        }
+        assert_eq!(gro.len(), if uso { 1 } else { 4 }, "uso={uso}");
+        assert_eq!(
+            gro.flush(|b| tun.get_ref().write_packet(b)),
+            0,
+            "the kernel takes it"
+        );
+        let mut buf = [0u8; 2000];
+        for (i, n) in sizes.iter().enumerate() {
+            let (len, from) = sock.recv_from(&mut buf).expect("a datagram");
+            assert_eq!((len, from.port()), (*n, 4000), "datagram {i}");
+            assert!(
+                buf[..len].iter().all(|b| *b == i as u8 + 1),
+                "datagram {i} intact"
+            );
+        }
+    });
+}
+
+/// A UDP/IPv4 datagram from PEER:4000 to LOCAL:9999 with its checksum.
+fn udp_datagram(payload: &[u8]) -> Vec<u8> {
+    let len = 28 + payload.len();
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&PEER.octets());
+    p[16..20].copy_from_slice(&LOCAL.octets());
+    let c = !tun::offload::fold(tun::offload::sum(&p[..20], 0));
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&9999u16.to_be_bytes());
+    p[24..26].copy_from_slice(&((len - 20) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    let pseudo = tun::offload::pseudo_header(&p[12..16], &p[16..20], 17, len - 20);
+    let c = !tun::offload::fold(tun::offload::sum(&p[20..], pseudo));
+    p[26..28].copy_from_slice(&c.to_be_bytes());
+    p
 }

@@ -84,7 +84,7 @@ fn a_thousand_super_packets_without_allocating() {
     let mut scratch = original.clone();
     let mut slots = vec![vec![0u8; 64 + 1500]; 64];
     let mut lens = [0usize; 64];
-    let mut gro = Coalescer::new(64);
+    let mut gro = Coalescer::new(64, false);
     let before = allocations();
     let mut written = 0usize;
     for _ in 0..1_000 {

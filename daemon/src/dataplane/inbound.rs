@@ -84,13 +84,12 @@ pub struct Inbound {
 impl Inbound {
     pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut slots = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
-        // With TUN offloads the batch's packets go out coalesced.
-        let mut gro = self
-            .tun
-            .get_ref()
-            .offloads()
+        // With TUN offloads the batch's packets go out coalesced (UDP too
+        // if the TUN took USO).
+        let offloads = self.tun.get_ref().offloads();
+        let mut gro = offloads
             .vnet_hdr
-            .then(|| Coalescer::new(BATCH));
+            .then(|| Coalescer::new(BATCH, offloads.uso));
         let mut lens = [0usize; BATCH];
         let mut from = [UNSPECIFIED; BATCH];
         let mut segs = [0usize; BATCH];

@@ -1,8 +1,11 @@
 //! The throughput race (`sudo bench/race.sh`, see `netns::race`):
 //!
 //! ```text
-//! race [--rounds N] [--seconds S] [--paths plain,libipsec,...] [--out DIR]
+//! race [--rounds N] [--seconds S] [--paths plain,libipsec,...] [--out DIR] [--profile DIR]
 //! ```
+//!
+//! `--profile DIR` samples the daemons of every one-stream run with
+//! `perf record -g` into `DIR/<path>-round<N>.perf.data`.
 //!
 //! Defaults: 3 rounds of 10-second runs over every path, results in
 //! `bench/results/`. Prints each leg as it ends, then the table of medians
@@ -15,7 +18,7 @@ use std::process::ExitCode;
 fn usage(why: &str) -> ExitCode {
     let ids: Vec<&str> = PathKind::ALL.iter().map(|p| p.id()).collect();
     eprintln!(
-        "race: {why}\nusage: race [--rounds N] [--seconds S] [--paths {}] [--out DIR]",
+        "race: {why}\nusage: race [--rounds N] [--seconds S] [--paths {}] [--out DIR] [--profile DIR]",
         ids.join(",")
     );
     ExitCode::from(2)
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
         secs: 10,
         paths: PathKind::ALL.to_vec(),
         out: workspace_root().join("bench/results"),
+        profile: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
                 opts.paths = paths;
             }
             "--out" => opts.out = value.into(),
+            "--profile" => opts.profile = Some(value.into()),
             _ => return usage(&format!("unknown option {flag:?}")),
         }
     }

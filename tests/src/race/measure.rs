@@ -1,6 +1,7 @@
 //! One leg's measurements: iperf3 runs, and CPU time and peak memory read
 //! from `/proc` around them.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -9,10 +10,11 @@ use super::{DaemonFigures, Leg};
 use crate::iperf::{iperf3_run, Iperf3Opts};
 use crate::process::ChildGuard;
 
-/// Counts the system calls of `pids` while `f` runs (`perf stat` on the
-/// `raw_syscalls:sys_enter` tracepoint, every thread); `None` without
-/// perf.
-fn count_syscalls<T>(pids: &[u32], f: impl FnOnce() -> T) -> (T, Option<u64>) {
+/// Runs `f` under `perf`, attached to `pids` (every thread): `perf stat`
+/// counts their system calls (the `raw_syscalls:sys_enter` tracepoint),
+/// and with `profile` set `perf record -g` samples them into that file.
+/// Without perf, `f` just runs and the count is `None`.
+fn under_perf<T>(pids: &[u32], profile: Option<&Path>, f: impl FnOnce() -> T) -> (T, Option<u64>) {
     let have_perf = Command::new("perf")
         .arg("--version")
         .output()
@@ -24,20 +26,22 @@ fn count_syscalls<T>(pids: &[u32], f: impl FnOnce() -> T) -> (T, Option<u64>) {
         return (f(), None);
     }
     let list: Vec<String> = pids.iter().map(u32::to_string).collect();
+    let list = list.join(",");
     let mut cmd = Command::new("perf");
-    cmd.args([
-        "stat",
-        "-x,",
-        "-e",
-        "raw_syscalls:sys_enter",
-        "-p",
-        &list.join(","),
-    ]);
-    let mut perf = ChildGuard::spawn("perf stat", cmd, log.path());
+    cmd.args(["stat", "-x,", "-e", "raw_syscalls:sys_enter", "-p", &list]);
+    let mut stat = ChildGuard::spawn("perf stat", cmd, log.path());
+    let mut record = profile.map(|out| {
+        let mut cmd = Command::new("perf");
+        cmd.args(["record", "-g", "-F", "499", "-p", &list, "-o"])
+            .arg(out);
+        ChildGuard::spawn("perf record", cmd, out.with_extension("log"))
+    });
     let r = f();
-    perf.signal(libc::SIGINT);
-    perf.wait_timeout(Duration::from_secs(5));
-    let text = perf.log();
+    for p in std::iter::once(&mut stat).chain(record.as_mut()) {
+        p.signal(libc::SIGINT);
+        p.wait_timeout(Duration::from_secs(10));
+    }
+    let text = stat.log();
     let count = text
         .lines()
         .find(|l| l.contains("raw_syscalls:sys_enter"))
@@ -138,12 +142,16 @@ fn udp64(bed: &Bed, secs: u32) -> f64 {
 ///
 /// # Panics
 /// If an iperf3 run fails.
-pub fn leg(bed: &Bed, round: u32, secs: u32) -> Leg {
+/// With `profile`, the one-stream run is also sampled by `perf record`
+/// into `<profile>/<path>-round<N>.perf.data`.
+pub fn leg(bed: &Bed, round: u32, secs: u32, profile: Option<&Path>) -> Leg {
     let pids = pids(bed);
     let cpu0: Vec<f64> = pids.iter().map(|&(_, p)| process_cpu_s(p)).collect();
     let busy0 = machine_busy_s();
     let daemon_pids: Vec<u32> = pids.iter().map(|&(_, p)| p).collect();
-    let ((tcp1_mbps, b1, r1), calls) = count_syscalls(&daemon_pids, || tcp(bed, secs, 1));
+    let out = profile.map(|dir| dir.join(format!("{}-round{round}.perf.data", bed.path.id())));
+    let ((tcp1_mbps, b1, r1), calls) =
+        under_perf(&daemon_pids, out.as_deref(), || tcp(bed, secs, 1));
     let (tcp4_mbps, b4, r4) = tcp(bed, secs, 4);
     let machine_cpu_s = machine_busy_s() - busy0;
     let mut daemons: Vec<DaemonFigures> = pids

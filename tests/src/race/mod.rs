@@ -90,6 +90,8 @@ pub struct RaceOptions {
     pub paths: Vec<PathKind>,
     /// Directory for `race.json` and `race.svg`.
     pub out: PathBuf,
+    /// Directory for `perf record` profiles of each one-stream run.
+    pub profile: Option<PathBuf>,
 }
 
 /// Figures of one daemon over a leg.
@@ -167,12 +169,17 @@ pub fn run(opts: &RaceOptions) -> Vec<Leg> {
     if !paths.contains(&PathKind::Libipsec) {
         paths.insert(0, PathKind::Libipsec);
     }
+    if let Some(dir) = &opts.profile {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            panic!("cannot create the profile directory {}: {e}", dir.display());
+        }
+    }
     let mut legs = Vec::new();
     for round in 1..=opts.rounds {
         for &path in &paths {
             let scratch = scratch_dir();
             let bed = bed::Bed::start(path, &scratch);
-            let leg = measure::leg(&bed, round, opts.secs);
+            let leg = measure::leg(&bed, round, opts.secs, opts.profile.as_deref());
             drop(bed);
             eprintln!("{}", report::leg_line(&leg));
             legs.push(leg);

@@ -1,23 +1,27 @@
 //! Coalescing decrypted packets before they are written to the TUN (GRO):
 //! consecutive TCP segments of one flow in a batch become one super-packet
 //! that the kernel takes in one write and forwards as one skb, as Linux's
-//! own `tcp_gro_receive` would merge them. Everything else passes through
-//! unchanged, in order; within a flow the order never changes.
+//! own `tcp_gro_receive` would merge them; with USO, so do UDP datagrams
+//! of one flow that have one size (the last may be shorter), as
+//! `udp_gro_receive` would. Everything else passes through unchanged, in
+//! order; within a flow the order never changes.
 
 use super::{
     fold, ipv4_header_checksum, pseudo_of, sum, VnetHdr, F_NEEDS_CSUM, GSO_TCPV4, GSO_TCPV6,
-    MAX_SUPER_PACKET, VNET_HDR_LEN,
+    GSO_UDP_L4, MAX_SUPER_PACKET, VNET_HDR_LEN,
 };
 
 const TCP: u8 = 6;
+const UDP: u8 = 17;
 const TCP_ACK: u8 = 0x10;
 const TCP_PSH: u8 = 0x08;
 /// Segments per super-packet at most (Linux's GRO stops at 64 too).
 const MAX_SEGMENTS: u16 = 64;
 
-/// A TCP segment that may be merged: where its parts are.
+/// A TCP segment or UDP datagram that may be merged: where its parts are.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
+    proto: u8,
     v4: bool,
     l4: usize,
     hdr_len: usize,
@@ -28,10 +32,11 @@ struct Segment {
 /// What a buffer holds.
 #[derive(Debug, Clone, Copy, Default)]
 struct Held {
-    /// The flow (addresses and ports, zero-padded), if TCP.
-    key: Option<[u8; 36]>,
+    /// The flow (addresses, ports and protocol, zero-padded), if TCP or UDP.
+    key: Option<Key>,
     /// More segments may be appended.
     open: bool,
+    proto: u8,
     v4: bool,
     l4: usize,
     hdr_len: usize,
@@ -60,46 +65,77 @@ pub struct Coalescer {
     bufs: Vec<Vec<u8>>,
     held: Vec<Held>,
     n: usize,
+    /// Merge UDP too (the TUN took USO).
+    udp: bool,
     /// Running totals.
     pub stats: GroStats,
 }
 
-/// The TCP segment `pkt` is, if it may be merged: IPv4 without options or
-/// fragmentation, or IPv6 with TCP as the next header; ACK (and PSH) only;
-/// a payload; valid checksums.
-fn candidate(pkt: &[u8]) -> Option<Segment> {
-    let (v4, l4) = match pkt.first()? >> 4 {
+/// A flow: both addresses, both ports, the protocol.
+type Key = [u8; 37];
+
+/// Where the transport header starts, for an IPv4 packet without options
+/// or fragmentation, or an IPv6 one whose next header is TCP or UDP; and
+/// whether it is IPv4.
+fn transport(pkt: &[u8]) -> Option<(bool, usize, u8)> {
+    match pkt.first()? >> 4 {
         4 => {
-            let ok = pkt.len() >= 40
+            let ok = pkt.len() >= 28
                 && pkt[0] == 0x45
                 && usize::from(u16::from_be_bytes([pkt[2], pkt[3]])) == pkt.len()
                 && u16::from_be_bytes([pkt[6], pkt[7]]) & 0x3fff == 0
-                && pkt[9] == TCP
                 && ipv4_header_checksum(&pkt[..20]) == u16::from_be_bytes([pkt[10], pkt[11]]);
-            (ok.then_some(true)?, 20)
+            ok.then_some((true, 20, pkt[9]))
         }
         6 => {
-            let ok = pkt.len() >= 60
-                && usize::from(u16::from_be_bytes([pkt[4], pkt[5]])) + 40 == pkt.len()
-                && pkt[6] == TCP;
-            (ok.then_some(false)?, 40)
+            let ok = pkt.len() >= 48
+                && usize::from(u16::from_be_bytes([pkt[4], pkt[5]])) + 40 == pkt.len();
+            ok.then_some((false, 40, pkt[6]))
+        }
+        _ => None,
+    }
+}
+
+/// The segment `pkt` is, if it may be merged: TCP with ACK (and PSH)
+/// only, or (with `udp`) UDP; a payload; valid checksums.
+fn candidate(pkt: &[u8], udp: bool) -> Option<Segment> {
+    let (v4, l4, proto) = transport(pkt)?;
+    let (hdr_len, seq, flags) = match proto {
+        TCP if pkt.len() >= l4 + 20 => {
+            let hdr_len = l4 + usize::from(pkt[l4 + 12] >> 4) * 4;
+            let flags = pkt[l4 + 13];
+            if hdr_len < l4 + 20 || flags & !(TCP_ACK | TCP_PSH) != 0 || flags & TCP_ACK == 0 {
+                return None;
+            }
+            let seq = u32::from_be_bytes([pkt[l4 + 4], pkt[l4 + 5], pkt[l4 + 6], pkt[l4 + 7]]);
+            (hdr_len, seq, flags)
+        }
+        UDP if udp => {
+            let len = usize::from(u16::from_be_bytes([pkt[l4 + 4], pkt[l4 + 5]]));
+            if len != pkt.len() - l4 {
+                return None;
+            }
+            // IPv4 may carry no checksum (0): nothing to verify, and the
+            // merged datagram gets one from the kernel.
+            if v4 && pkt[l4 + 6..l4 + 8] == [0, 0] {
+                return (pkt.len() > l4 + 8).then_some(Segment {
+                    proto,
+                    v4,
+                    l4,
+                    hdr_len: l4 + 8,
+                    seq: 0,
+                    flags: 0,
+                });
+            }
+            (l4 + 8, 0, 0)
         }
         _ => return None,
     };
-    let hdr_len = l4 + usize::from(pkt[l4 + 12] >> 4) * 4;
-    let flags = pkt[l4 + 13];
-    if hdr_len < l4 + 20
-        || hdr_len >= pkt.len()
-        || flags & !(TCP_ACK | TCP_PSH) != 0
-        || flags & TCP_ACK == 0
-    {
+    if hdr_len >= pkt.len() || fold(sum(&pkt[l4..], pseudo_of(pkt, l4, proto)?)) != 0xffff {
         return None;
     }
-    if fold(sum(&pkt[l4..], pseudo_of(pkt, l4, TCP)?)) != 0xffff {
-        return None;
-    }
-    let seq = u32::from_be_bytes([pkt[l4 + 4], pkt[l4 + 5], pkt[l4 + 6], pkt[l4 + 7]]);
     Some(Segment {
+        proto,
         v4,
         l4,
         hdr_len,
@@ -108,16 +144,20 @@ fn candidate(pkt: &[u8]) -> Option<Segment> {
     })
 }
 
-/// The flow of a TCP packet: source and destination addresses and ports.
-fn flow_key(pkt: &[u8]) -> Option<[u8; 36]> {
-    let (src, alen, l4) = match pkt.first()? >> 4 {
-        4 if pkt.get(9) == Some(&TCP) => (12, 4, usize::from(pkt[0] & 0x0f) * 4),
-        6 if pkt.get(6) == Some(&TCP) => (8, 16, 40),
+/// The flow of a TCP or UDP packet: addresses, ports and protocol.
+fn flow_key(pkt: &[u8]) -> Option<Key> {
+    let (src, alen, l4, proto) = match pkt.first()? >> 4 {
+        4 => (12, 4, usize::from(pkt[0] & 0x0f) * 4, *pkt.get(9)?),
+        6 => (8, 16, 40, *pkt.get(6)?),
         _ => return None,
     };
-    let mut key = [0u8; 36];
+    if proto != TCP && proto != UDP {
+        return None;
+    }
+    let mut key = [0u8; 37];
     key[..2 * alen].copy_from_slice(pkt.get(src..src + 2 * alen)?);
-    key[32..].copy_from_slice(pkt.get(l4..l4 + 4)?);
+    key[32..36].copy_from_slice(pkt.get(l4..l4 + 4)?);
+    key[36] = proto;
     Some(key)
 }
 
@@ -131,14 +171,17 @@ fn same_headers(head: &[u8], next: &[u8], h: &Held) -> bool {
     };
     let t = h.l4;
     ip_same
-        && head[t + 8..t + 12] == next[t + 8..t + 12]
-        && head.get(t + 20..h.hdr_len) == next.get(t + 20..h.hdr_len)
+        && (h.proto == UDP
+            || head[t + 8..t + 12] == next[t + 8..t + 12]
+                && head.get(t + 20..h.hdr_len) == next.get(t + 20..h.hdr_len))
 }
 
 impl Coalescer {
-    /// A coalescer for batches of up to `batch` packets.
-    pub fn new(batch: usize) -> Coalescer {
+    /// A coalescer for batches of up to `batch` packets, merging TCP
+    /// segments, and UDP datagrams too if `udp` (the TUN took USO).
+    pub fn new(batch: usize, udp: bool) -> Coalescer {
         Coalescer {
+            udp,
             bufs: (0..batch.max(1))
                 .map(|_| Vec::with_capacity(VNET_HDR_LEN + MAX_SUPER_PACKET))
                 .collect(),
@@ -159,7 +202,7 @@ impl Coalescer {
     pub fn push(&mut self, pkt: &[u8]) -> bool {
         self.stats.packets += 1;
         let key = flow_key(pkt);
-        let seg = candidate(pkt);
+        let seg = candidate(pkt, self.udp);
         if let (Some(key), Some(seg)) = (key, seg) {
             let newest = self.held[..self.n].iter().rposition(|h| h.key == Some(key));
             if let Some(i) = newest {
@@ -182,6 +225,7 @@ impl Coalescer {
             Some(s) => Held {
                 key,
                 open: s.flags & TCP_PSH == 0,
+                proto: s.proto,
                 v4: s.v4,
                 l4: s.l4,
                 hdr_len: s.hdr_len,
@@ -206,7 +250,7 @@ impl Coalescer {
         let fits = h.open
             && seg.v4 == h.v4
             && seg.hdr_len == h.hdr_len
-            && seg.seq == h.next_seq
+            && (h.proto == UDP || seg.seq == h.next_seq)
             && payload.len() <= h.gso
             && h.segments < MAX_SEGMENTS
             && buf.len() - VNET_HDR_LEN + payload.len() <= MAX_SUPER_PACKET
@@ -271,7 +315,7 @@ impl Coalescer {
 
 /// A merged super-packet's headers, and its virtio-net header: the kernel
 /// segments it (or hands it on whole) and computes each checksum from the
-/// pseudo-header sum left in the TCP checksum field.
+/// pseudo-header sum left in the TCP or UDP checksum field.
 fn finish(pkt: &mut [u8], h: &Held) -> VnetHdr {
     let len = pkt.len();
     if h.v4 {
@@ -282,15 +326,24 @@ fn finish(pkt: &mut [u8], h: &Held) -> VnetHdr {
     } else {
         pkt[4..6].copy_from_slice(&((len - 40) as u16).to_be_bytes());
     }
-    let at = h.l4 + 16;
-    let pseudo = fold(pseudo_of(pkt, h.l4, TCP).unwrap_or(0));
+    let (offset, gso_type) = if h.proto == UDP {
+        let udp_len = (len - h.l4) as u16;
+        pkt[h.l4 + 4..h.l4 + 6].copy_from_slice(&udp_len.to_be_bytes());
+        (6, GSO_UDP_L4)
+    } else if h.v4 {
+        (16, GSO_TCPV4)
+    } else {
+        (16, GSO_TCPV6)
+    };
+    let at = h.l4 + offset;
+    let pseudo = fold(pseudo_of(pkt, h.l4, h.proto).unwrap_or(0));
     pkt[at..at + 2].copy_from_slice(&pseudo.to_be_bytes());
     VnetHdr {
         flags: F_NEEDS_CSUM,
-        gso_type: if h.v4 { GSO_TCPV4 } else { GSO_TCPV6 },
+        gso_type,
         hdr_len: h.hdr_len as u16,
         gso_size: h.gso as u16,
         csum_start: h.l4 as u16,
-        csum_offset: 16,
+        csum_offset: offset as u16,
     }
 }

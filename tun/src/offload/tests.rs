@@ -259,7 +259,7 @@ fn segments_coalesce_back_into_the_super_packet() {
         let mut out = vec![vec![0u8; 1600]; 8];
         let mut lens = [0usize; 8];
         let n = split(&mut p.clone(), &h, &mut out, 0, &mut lens).expect("split");
-        let mut c = Coalescer::new(64);
+        let mut c = Coalescer::new(64, false);
         for i in 0..n {
             assert!(c.push(&out[i][..lens[i]]));
         }
@@ -294,7 +294,7 @@ fn segments_coalesce_back_into_the_super_packet() {
 #[test]
 fn only_continuations_of_a_flow_are_merged() {
     let d = payload(1000);
-    let mut c = Coalescer::new(16);
+    let mut c = Coalescer::new(16, false);
     // 0: head; 1: continues; 2: a gap (seq 4000): new buffer, closes 0.
     assert!(c.push(&tcp(false, 1000, 5, 0x10, 1, &d)));
     assert!(c.push(&tcp(false, 2000, 5, 0x10, 2, &d)));
@@ -323,7 +323,7 @@ fn only_continuations_of_a_flow_are_merged() {
 
 #[test]
 fn psh_and_short_segments_end_a_run_and_the_batch_has_an_end() {
-    let mut c = Coalescer::new(2);
+    let mut c = Coalescer::new(2, false);
     assert!(c.push(&tcp(false, 0, 1, 0x10, 1, &payload(1000))));
     assert!(c.push(&tcp(false, 1000, 1, 0x18, 2, &payload(500))));
     assert!(c.push(&tcp(false, 1500, 1, 0x10, 3, &payload(1000))));
@@ -334,4 +334,67 @@ fn psh_and_short_segments_end_a_run_and_the_batch_has_an_end() {
     assert_eq!(head.len(), 20 + 32 + 1500);
     assert_eq!(head[20 + 13], 0x18, "PSH carried to the head");
     assert_eq!(c.stats.writes, 2);
+}
+
+/// A UDP/IPv4 datagram from 10.1.0.2:4000 to 10.2.0.2:5001, with or
+/// without a checksum.
+fn udp4(payload: &[u8], checksum: bool) -> Vec<u8> {
+    let len = 28 + payload.len();
+    let mut p = vec![0u8; len];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&SRC4);
+    p[16..20].copy_from_slice(&DST4);
+    let c = ipv4_header_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&5001u16.to_be_bytes());
+    p[24..26].copy_from_slice(&((len - 20) as u16).to_be_bytes());
+    p[28..].copy_from_slice(payload);
+    if checksum {
+        let c = !fold(sum(&p[20..], pseudo_of(&p, 20, 17).expect("addrs")));
+        p[26..28].copy_from_slice(&c.to_be_bytes());
+    }
+    p
+}
+
+#[test]
+fn udp_datagrams_of_one_size_coalesce_with_uso_only() {
+    let sizes = [1000, 1000, 1000, 400];
+    let datagrams: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| udp4(&payload(n + i)[i..], i != 1))
+        .collect();
+    let mut c = Coalescer::new(8, true);
+    for d in &datagrams {
+        assert!(c.push(d));
+    }
+    // After the short one, a full-size datagram starts a new buffer.
+    assert!(c.push(&udp4(&payload(1000), true)));
+    assert_eq!(c.len(), 2);
+    let w = write_all(&mut c);
+    let h = VnetHdr::decode(&w[0]).expect("header");
+    assert_eq!(
+        (h.gso_type, h.gso_size, h.csum_start, h.csum_offset),
+        (GSO_UDP_L4, 1000, 20, 6)
+    );
+    let mut body = w[0][VNET_HDR_LEN..].to_vec();
+    let mut out = vec![vec![0u8; 1100]; 8];
+    let mut lens = [0usize; 8];
+    assert_eq!(split(&mut body, &h, &mut out, 0, &mut lens), Ok(4));
+    for (i, d) in datagrams.iter().enumerate() {
+        let s = &out[i][..lens[i]];
+        assert!(valid_l4(s), "datagram {i} checksum");
+        assert_eq!(&s[28..], &d[28..], "datagram {i} payload");
+        assert_eq!(s[20..26], d[20..26], "ports and length");
+    }
+    // Without USO, UDP passes through untouched.
+    let mut plain = Coalescer::new(8, false);
+    for d in &datagrams {
+        assert!(plain.push(d));
+    }
+    assert_eq!(plain.len(), 4);
 }
