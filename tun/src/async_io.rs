@@ -84,9 +84,19 @@ impl AsyncTun {
         if bufs.is_empty() || lens.is_empty() {
             return Ok(0);
         }
+        self.drain(|tun| tun.read_batch_inner(bufs, offset, lens))
+            .await
+    }
+
+    /// Waits for readability and runs `read` until it reads something;
+    /// readiness is cleared when `read` drained the queue.
+    async fn drain(
+        &self,
+        mut read: impl FnMut(&Tun) -> io::Result<(usize, Stop)>,
+    ) -> io::Result<usize> {
         loop {
             let mut guard = self.inner.readable().await?;
-            match guard.try_io(|fd| fd.get_ref().read_batch_inner(bufs, offset, lens)) {
+            match guard.try_io(|fd| read(fd.get_ref())) {
                 Ok(Ok((n, stop))) => {
                     if stop == Stop::Drained {
                         guard.clear_ready();
@@ -122,19 +132,8 @@ impl AsyncTun {
                 Err(e) => return Err(e),
             }
         }
-        loop {
-            let mut guard = self.inner.readable().await?;
-            match guard.try_io(|fd| reader.read_into(fd.get_ref(), bufs, offset, lens)) {
-                Ok(Ok((n, stop))) => {
-                    if stop == Stop::Drained {
-                        guard.clear_ready();
-                    }
-                    return Ok(n);
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
-            }
-        }
+        self.drain(|tun| reader.read_into(tun, bufs, offset, lens))
+            .await
     }
 
     /// Writes one packet, waiting for writability if the kernel pushes back.

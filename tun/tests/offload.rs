@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use common::in_fresh_netns;
+use common::{in_fresh_netns, ipv4_l4, tcp_l4, udp_l4};
 use tun::offload::gro::Coalescer;
 use tun::offload::SegmentReader;
 use tun::{AsyncTun, Netlink, RouteAttrs, Tun, TunOptions};
@@ -103,29 +103,7 @@ fn a_udp_gso_send_is_read_as_segments() {
 
 /// A TCP/IPv4 segment from PEER:9 to LOCAL:`port`, valid checksums.
 fn tcp_segment(port: u16, seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let len = 40 + payload.len();
-    let mut p = vec![0u8; len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p[6] = 0x40;
-    p[8] = 64;
-    p[9] = 6;
-    p[12..16].copy_from_slice(&PEER.octets());
-    p[16..20].copy_from_slice(&LOCAL.octets());
-    let c = !tun::offload::fold(tun::offload::sum(&p[..20], 0));
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20..22].copy_from_slice(&9u16.to_be_bytes());
-    p[22..24].copy_from_slice(&port.to_be_bytes());
-    p[24..28].copy_from_slice(&seq.to_be_bytes());
-    p[28..32].copy_from_slice(&ack.to_be_bytes());
-    p[32] = 5 << 4;
-    p[33] = flags;
-    p[34..36].copy_from_slice(&65535u16.to_be_bytes());
-    p[40..].copy_from_slice(payload);
-    let pseudo = tun::offload::pseudo_header(&p[12..16], &p[16..20], 6, len - 20);
-    let c = !tun::offload::fold(tun::offload::sum(&p[20..], pseudo));
-    p[36..38].copy_from_slice(&c.to_be_bytes());
-    p
+    ipv4_l4(PEER, LOCAL, 6, &tcp_l4((9, port), seq, ack, flags, payload))
 }
 
 /// Reads from the TUN until a TCP segment to PEER matches `f`.
@@ -240,22 +218,5 @@ fn coalesced_udp_datagrams_arrive_one_by_one() {
 
 /// A UDP/IPv4 datagram from PEER:4000 to LOCAL:9999 with its checksum.
 fn udp_datagram(payload: &[u8]) -> Vec<u8> {
-    let len = 28 + payload.len();
-    let mut p = vec![0u8; len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&PEER.octets());
-    p[16..20].copy_from_slice(&LOCAL.octets());
-    let c = !tun::offload::fold(tun::offload::sum(&p[..20], 0));
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
-    p[22..24].copy_from_slice(&9999u16.to_be_bytes());
-    p[24..26].copy_from_slice(&((len - 20) as u16).to_be_bytes());
-    p[28..].copy_from_slice(payload);
-    let pseudo = tun::offload::pseudo_header(&p[12..16], &p[16..20], 17, len - 20);
-    let c = !tun::offload::fold(tun::offload::sum(&p[20..], pseudo));
-    p[26..28].copy_from_slice(&c.to_be_bytes());
-    p
+    ipv4_l4(PEER, LOCAL, 17, &udp_l4((4000, 9999), payload))
 }

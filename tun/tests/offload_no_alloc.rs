@@ -2,11 +2,14 @@
 //! allocator watches 1,000 TCP super-packets split into segments
 //! (TSO read) and the segments coalesced back (GRO write).
 
+mod common;
+
+use common::{ipv4_l4, tcp_l4};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use tun::offload::gro::Coalescer;
 use tun::offload::gso::split;
-use tun::offload::{fold, pseudo_header, sum, VnetHdr, F_NEEDS_CSUM, GSO_TCPV4};
+use tun::offload::{fold, pseudo_header, VnetHdr, F_NEEDS_CSUM, GSO_TCPV4};
 
 struct Counting;
 
@@ -42,25 +45,10 @@ fn allocations() -> u64 {
 /// A TCP/IPv4 super-packet as the kernel hands it over (ACK|PSH, the
 /// pseudo-header sum in the checksum field).
 fn super_packet(payload: usize) -> Vec<u8> {
-    let len = 40 + payload;
-    let mut p = vec![0u8; len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p[6] = 0x40;
-    p[8] = 64;
-    p[9] = 6;
-    p[12..16].copy_from_slice(&[10, 1, 0, 2]);
-    p[16..20].copy_from_slice(&[10, 2, 0, 2]);
-    let c = !fold(sum(&p[..20], 0));
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    p[24..28].copy_from_slice(&1u32.to_be_bytes());
-    p[28..32].copy_from_slice(&1u32.to_be_bytes());
-    p[32] = 5 << 4;
-    p[33] = 0x18;
-    for (i, b) in p[40..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    let pseudo = fold(pseudo_header(&[10, 1, 0, 2], &[10, 2, 0, 2], 6, len - 20));
+    let data: Vec<u8> = (0..payload).map(|i| i as u8).collect();
+    let (src, dst) = ([10, 1, 0, 2].into(), [10, 2, 0, 2].into());
+    let mut p = ipv4_l4(src, dst, 6, &tcp_l4((40000, 5201), 1, 1, 0x18, &data));
+    let pseudo = fold(pseudo_header(&p[12..16], &p[16..20], 6, p.len() - 20));
     p[36..38].copy_from_slice(&pseudo.to_be_bytes());
     p
 }

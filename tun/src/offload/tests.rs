@@ -23,6 +23,20 @@ fn rng(seed: &mut u64) -> u64 {
 const SRC4: [u8; 4] = [10, 1, 0, 2];
 const DST4: [u8; 4] = [10, 2, 0, 2];
 
+/// Fills in an IPv4 header (SRC4 → DST4, TTL 64) for the whole of `p`,
+/// keeping what `p` holds at ID and flags, with its checksum.
+fn ipv4_header(p: &mut [u8], proto: u8) {
+    let len = p.len() as u16;
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&len.to_be_bytes());
+    p[8] = 64;
+    p[9] = proto;
+    p[12..16].copy_from_slice(&SRC4);
+    p[16..20].copy_from_slice(&DST4);
+    let c = ipv4_header_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
 /// A TCP/IPv4 (or IPv6) packet with valid checksums, timestamps option.
 fn tcp(v6: bool, seq: u32, ack: u32, flags: u8, id: u16, payload: &[u8]) -> Vec<u8> {
     let l4 = if v6 { 40 } else { 20 };
@@ -37,16 +51,9 @@ fn tcp(v6: bool, seq: u32, ack: u32, flags: u8, id: u16, payload: &[u8]) -> Vec<
         p[8..24].copy_from_slice(&[0xfd, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
         p[24..40].copy_from_slice(&[0xfd, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
     } else {
-        p[0] = 0x45;
-        p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
         p[4..6].copy_from_slice(&id.to_be_bytes());
         p[6] = 0x40;
-        p[8] = 64;
-        p[9] = 6;
-        p[12..16].copy_from_slice(&SRC4);
-        p[16..20].copy_from_slice(&DST4);
-        let c = ipv4_header_checksum(&p[..20]);
-        p[10..12].copy_from_slice(&c.to_be_bytes());
+        ipv4_header(&mut p, 6);
     }
     let t = l4;
     p[t..t + 2].copy_from_slice(&40000u16.to_be_bytes());
@@ -158,13 +165,7 @@ fn tcp_super_packets_split_into_valid_segments() {
 fn udp_super_packets_split_with_lengths_and_checksums() {
     let data = payload(3000);
     let mut p = vec![0u8; 28 + data.len()];
-    p[0] = 0x45;
-    let total = p.len() as u16;
-    p[2..4].copy_from_slice(&total.to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&SRC4);
-    p[16..20].copy_from_slice(&DST4);
+    ipv4_header(&mut p, 17);
     p[28..].copy_from_slice(&data);
     let h = VnetHdr {
         flags: F_NEEDS_CSUM,
@@ -341,14 +342,7 @@ fn psh_and_short_segments_end_a_run_and_the_batch_has_an_end() {
 fn udp4(payload: &[u8], checksum: bool) -> Vec<u8> {
     let len = 28 + payload.len();
     let mut p = vec![0u8; len];
-    p[0] = 0x45;
-    p[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-    p[8] = 64;
-    p[9] = 17;
-    p[12..16].copy_from_slice(&SRC4);
-    p[16..20].copy_from_slice(&DST4);
-    let c = ipv4_header_checksum(&p[..20]);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
+    ipv4_header(&mut p, 17);
     p[20..22].copy_from_slice(&4000u16.to_be_bytes());
     p[22..24].copy_from_slice(&5001u16.to_be_bytes());
     p[24..26].copy_from_slice(&((len - 20) as u16).to_be_bytes());

@@ -144,6 +144,52 @@ pub fn ipv4_udp(src: (Ipv4Addr, u16), dst: (Ipv4Addr, u16), payload: &[u8]) -> V
     p
 }
 
+/// An IPv4 packet (no options, TTL 64) from `src` to `dst` around `l4`,
+/// a TCP (`proto` 6) or UDP (17) header and payload whose checksum field
+/// is zero; fills in both checksums.
+pub fn ipv4_l4(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, l4: &[u8]) -> Vec<u8> {
+    let total = 20 + l4.len();
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[8] = 64;
+    p[9] = proto;
+    p[12..16].copy_from_slice(&src.octets());
+    p[16..20].copy_from_slice(&dst.octets());
+    let csum = ipv4_checksum(&p[..20]);
+    p[10..12].copy_from_slice(&csum.to_be_bytes());
+    p[20..].copy_from_slice(l4);
+    let at = 20 + if proto == 6 { 16 } else { 6 };
+    let pseudo = tun::offload::pseudo_header(&src.octets(), &dst.octets(), proto, l4.len());
+    let c = !tun::offload::fold(tun::offload::sum(&p[20..], pseudo));
+    p[at..at + 2].copy_from_slice(&c.to_be_bytes());
+    p
+}
+
+/// A TCP header (no options) and `payload`, checksum field zero.
+pub fn tcp_l4(ports: (u16, u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut t = vec![0u8; 20 + payload.len()];
+    t[0..2].copy_from_slice(&ports.0.to_be_bytes());
+    t[2..4].copy_from_slice(&ports.1.to_be_bytes());
+    t[4..8].copy_from_slice(&seq.to_be_bytes());
+    t[8..12].copy_from_slice(&ack.to_be_bytes());
+    t[12] = 5 << 4;
+    t[13] = flags;
+    t[14..16].copy_from_slice(&65535u16.to_be_bytes());
+    t[20..].copy_from_slice(payload);
+    t
+}
+
+/// A UDP header and `payload`, checksum field zero.
+pub fn udp_l4(ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let mut u = vec![0u8; 8 + payload.len()];
+    u[0..2].copy_from_slice(&ports.0.to_be_bytes());
+    u[2..4].copy_from_slice(&ports.1.to_be_bytes());
+    u[4..6].copy_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u[8..].copy_from_slice(payload);
+    u
+}
+
 fn ipv4_checksum(header: &[u8]) -> u16 {
     let mut sum: u32 = header
         .chunks(2)
