@@ -291,6 +291,14 @@ fn slug(name: &str) -> String {
     }
 }
 
+/// `s` with every control character (newlines, DEL, C1) shown as `?`,
+/// fit for a TOML comment.
+fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 /// Appends `s` as a TOML string (written in place, so the PSK is copied
 /// into nothing but the zeroized output).
 fn push_quoted(out: &mut String, s: &str) {
@@ -365,26 +373,28 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
         o,
         "# vwand configuration imported from Azure's \"Download VPN Config\" file"
     );
-    let _ = writeln!(o, "#   file:       {file}");
+    // Names from the file go into comments: no control character may end
+    // a comment early or make it invalid TOML.
+    let _ = writeln!(o, "{}", one_line(&format!("#   file:       {file}")));
     let link = site
         .site
         .link_name
         .as_deref()
         .map(|l| format!(" (link {})", l.trim()))
         .unwrap_or_default();
-    let _ = writeln!(
-        o,
+    let line = format!(
         "#   site:       {name}{link}; connection {ci} of {}: {}",
         site.connections.len(),
         describe(conn)
     );
+    let _ = writeln!(o, "{}", one_line(&line));
     if let Some(v) = &site.version {
-        let _ = writeln!(
-            o,
+        let line = format!(
             "#   version:    {}, updated {}",
             v.version.as_deref().unwrap_or("?"),
             v.last_updated_time.as_deref().unwrap_or("?")
         );
+        let _ = writeln!(o, "{}", one_line(&line));
     }
     let _ = writeln!(o, "# It holds the pre-shared key: keep it mode 0600.");
     if bgp.is_some() {
