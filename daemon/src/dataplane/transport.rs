@@ -164,21 +164,15 @@ impl TransportSocket {
         while at < msgs.len() {
             let gso = self.gso.load(Ordering::Relaxed);
             let fd = self.io.get_ref().as_raw_fd();
-            let sent = match mmsg::send_batch(fd, &msgs[at..], gso) {
+            match mmsg::send_batch(fd, &msgs[at..], gso) {
+                Ok(n) => at += n,
                 Err(e) if e.error.kind() == io::ErrorKind::WouldBlock => {
                     self.wait_writable().await;
-                    continue;
                 }
-                r => Ok::<_, ()>(Ok::<_, io::Error>(r)),
-            };
-            match sent {
-                Ok(Ok(Ok(n))) => at += n,
-                // Only WouldBlock comes back as an io::Error; try_io takes it.
-                Ok(Err(_)) => continue,
-                Ok(Ok(Err(mmsg::SendError {
+                Err(mmsg::SendError {
                     error,
                     datagrams: run,
-                }))) => {
+                }) => {
                     if run > 1 && gso_refused(error.raw_os_error()) {
                         // The kernel or the device cannot segment: send
                         // one datagram per message from now on.
@@ -194,7 +188,6 @@ impl TransportSocket {
                     tracing::debug!(error = %error, to = %msgs[at].to, "send failed");
                     at += run;
                 }
-                Err(()) => continue,
             }
         }
         refused

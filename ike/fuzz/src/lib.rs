@@ -379,6 +379,32 @@ fn traffic_selectors(choice: u8, input: &mut Input) -> Vec<TrafficSelector> {
     }
 }
 
+/// The peer's AUTH payload over `octets`: with our PSK or another one
+/// (`c` bit 2), mutated (bit 3), under the PSK method or any (bit 4).
+fn auth_payload(
+    c: u8,
+    input: &mut Input,
+    cfg: &IkeConfig,
+    prf: ike::crypto::Prf,
+    octets: &[u8],
+) -> (AuthMethod, Vec<u8>) {
+    let psk = if c & 4 != 0 {
+        esp::SecretBytes::new(b"another secret".to_vec())
+    } else {
+        cfg.psk.clone()
+    };
+    let mut auth = psk_auth(prf, &psk, octets);
+    if c & 8 != 0 {
+        mutate(&mut auth, input);
+    }
+    let method = if c & 0x10 != 0 {
+        AuthMethod::from(input.u8())
+    } else {
+        AuthMethod::SharedKeyMic
+    };
+    (method, auth)
+}
+
 /// An ID the peer may claim: its address (what a `remote_id` wants), a
 /// name, or anything.
 fn peer_id(choice: u8, input: &mut Input) -> Identification {

@@ -293,20 +293,7 @@ impl Peer {
             &self.nr,
             &id_body(&id),
         );
-        let psk = if c & 4 != 0 {
-            esp::SecretBytes::new(b"another secret".to_vec())
-        } else {
-            cfg.psk.clone()
-        };
-        let mut auth = psk_auth(prf, &psk, &octets);
-        if c & 8 != 0 {
-            mutate(&mut auth, input);
-        }
-        let method = if c & 0x10 != 0 {
-            AuthMethod::from(input.u8())
-        } else {
-            AuthMethod::SharedKeyMic
-        };
+        let (method, auth) = auth_payload(c, input, cfg, prf, &octets);
         let offers: Vec<EspProposal> = match (c >> 5) & 3 {
             0 => cfg.esp_proposals.clone(),
             1 => vec![esp_proposal("aes256-sha256")],
@@ -511,20 +498,7 @@ impl Peer {
             &self.ni,
             &id_body(&id),
         );
-        let psk = if c & 4 != 0 {
-            esp::SecretBytes::new(b"another secret".to_vec())
-        } else {
-            cfg.psk.clone()
-        };
-        let mut auth = psk_auth(prf, &psk, &octets);
-        if c & 8 != 0 {
-            mutate(&mut auth, input);
-        }
-        let method = if c & 0x10 != 0 {
-            AuthMethod::from(input.u8())
-        } else {
-            AuthMethod::SharedKeyMic
-        };
+        let (method, auth) = auth_payload(c, input, cfg, prf, &octets);
         let ours = [esp_proposal(ESP_PROPOSAL)];
         let chosen = offer
             .as_ref()

@@ -115,23 +115,16 @@ fn candidate(pkt: &[u8], udp: bool) -> Option<Segment> {
             if len != pkt.len() - l4 {
                 return None;
             }
-            // IPv4 may carry no checksum (0): nothing to verify, and the
-            // merged datagram gets one from the kernel.
-            if v4 && pkt[l4 + 6..l4 + 8] == [0, 0] {
-                return (pkt.len() > l4 + 8).then_some(Segment {
-                    proto,
-                    v4,
-                    l4,
-                    hdr_len: l4 + 8,
-                    seq: 0,
-                    flags: 0,
-                });
-            }
             (l4 + 8, 0, 0)
         }
         _ => return None,
     };
-    if hdr_len >= pkt.len() || fold(sum(&pkt[l4..], pseudo_of(pkt, l4, proto)?)) != 0xffff {
+    // IPv4 UDP may carry no checksum (0): nothing to verify, and the
+    // merged datagram gets one from the kernel.
+    let unchecked = proto == UDP && v4 && pkt[l4 + 6..l4 + 8] == [0, 0];
+    if hdr_len >= pkt.len()
+        || !unchecked && fold(sum(&pkt[l4..], pseudo_of(pkt, l4, proto)?)) != 0xffff
+    {
         return None;
     }
     Some(Segment {
