@@ -35,7 +35,8 @@ impl std::fmt::Display for Finding {
                 f,
                 "{} is also advertised over ExpressRoute; Azure prefers ExpressRoute for the \
                  same prefix, so this traffic would cross the circuit unencrypted (advertise \
-                 more specific prefixes over the VPN, or mark the session failover = true)",
+                 more specific prefixes over the VPN, or set [bgp] mode = \"failover\" if ExpressRoute \
+                 is meant to be primary)",
                 self.vpn
             ),
             Overlap::LessSpecific => write!(

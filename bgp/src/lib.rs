@@ -18,9 +18,14 @@
 //! (§6.8), capabilities (RFC 5492) for 4-octet AS (RFC 6793), IPv4 and
 //! IPv6 unicast (RFC 4760) and route refresh (RFC 2918), RFC 7606 error
 //! handling, RFC 8212 (nothing is imported or exported without a policy),
-//! and a maximum-prefix limit (RFC 4486 Cease subcode 1).
+//! and a maximum-prefix limit (RFC 4486 Cease subcode 1). A session is
+//! eBGP or iBGP (LOCAL_PREF, the path passed on unchanged); routes it
+//! sends carry their own attributes ([`ExportRoute`]), and
+//! [`redistribute`] decides what passes between vwand's Azure-facing and
+//! on-premises sessions.
 
 pub mod guard;
+pub mod redistribute;
 mod rib;
 pub mod select;
 mod session;
@@ -28,7 +33,10 @@ pub mod wire;
 
 pub use rib::{ImportPolicy, Rib, Route};
 pub use select::{Candidate, LocRib, Ranking};
-pub use session::{Action, ConnId, DownReason, Event, Session, SessionConfig, SessionStats, State};
+pub use session::{
+    Action, ConnId, DownReason, Event, ExportRoute, Session, SessionConfig, SessionStats, State,
+    DEFAULT_LOCAL_PREF,
+};
 
 /// Azure drops a BGP session that receives more than 4,000 prefixes.
 pub const AZURE_MAX_PREFIXES: usize = 4000;

@@ -70,6 +70,9 @@ pub struct Route {
     pub next_hop: Option<IpAddr>,
     pub origin: Option<Origin>,
     pub med: Option<u32>,
+    /// LOCAL_PREF, as an iBGP peer sent it (eBGP peers do not).
+    pub local_pref: Option<u32>,
+    pub communities: Vec<u32>,
 }
 
 /// Learned routes in prefix order, so every listing is deterministic.

@@ -1,6 +1,7 @@
 //! `[bgp]` and `[tunnel.bgp]`: the embedded BGP speaker, and the
 //! encryption guard that compares VPN advertisements with ExpressRoute's.
 
+use crate::bgp_lan::{LanSection, RoutingMode};
 use crate::error::ConfigError;
 use crate::model::{Config, TextSecret, TunnelSection};
 use bgp::guard::{self, Overlap};
@@ -35,6 +36,16 @@ pub struct BgpSection {
     pub route_table: u32,
     #[serde(default = "default_metric")]
     pub route_metric: u32,
+    /// `encrypt` (the default) or `failover` (ExpressRoute primary).
+    #[serde(default = "default_mode")]
+    pub mode: Spanned<RoutingMode>,
+    /// On-premises routers (`[[bgp.lan]]`).
+    #[serde(default)]
+    pub lan: Vec<LanSection>,
+}
+
+fn default_mode() -> Spanned<RoutingMode> {
+    Spanned::new(0..0, RoutingMode::Encrypt)
 }
 
 fn default_hold() -> Spanned<u16> {
@@ -62,6 +73,9 @@ fn default_remote_as() -> u32 {
 fn default_max_prefixes() -> usize {
     10_000
 }
+
+/// The default prepend in failover mode.
+pub const FAILOVER_PREPEND: u8 = 3;
 
 fn no_prepend() -> Spanned<u8> {
     Spanned::new(0..0, 0)
@@ -130,6 +144,15 @@ impl BgpSection {
 }
 
 impl TunnelBgpSection {
+    /// AS-path prepends: as configured, or 3 in failover mode when unset,
+    /// so that Azure prefers the circuit for the same prefix.
+    pub fn prepend_count(&self, b: &BgpSection) -> u8 {
+        match (*self.prepend.get_ref(), *b.mode.get_ref()) {
+            (0, RoutingMode::Failover) => FAILOVER_PREPEND,
+            (n, _) => n,
+        }
+    }
+
     /// The import policy's prefixes.
     pub fn import_prefixes(&self) -> Vec<IpNet> {
         self.import.iter().map(|p| *p.get_ref()).collect()
@@ -200,7 +223,8 @@ pub(crate) fn check(
         .iter()
         .map(|p| *p.get_ref())
         .collect();
-    let all_failover = !sessions.is_empty() && sessions.iter().all(|(_, s, _)| s.failover);
+    let all_failover = *b.mode.get_ref() == RoutingMode::Failover
+        || (!sessions.is_empty() && sessions.iter().all(|(_, s, _)| s.failover));
     for p in &b.advertise {
         for f in guard::check(&[*p.get_ref()], &er) {
             match f.overlap {
@@ -277,9 +301,14 @@ pub(crate) fn check(
                 format!("tunnel {:?}: max_prefixes must be at least 1", t.name),
             ));
         }
-        if s.failover && !er.is_empty() && *s.prepend.get_ref() == 0 {
+        if s.failover
+            && *b.mode.get_ref() == RoutingMode::Encrypt
+            && !er.is_empty()
+            && *s.prepend.get_ref() == 0
+        {
             warnings.push(err(*at, format!("tunnel {:?}: failover = true without prepend; consider prepend so that the VPN path is the longer one", t.name)));
         }
     }
+    crate::bgp_lan::check(c, b, err, &mut warnings)?;
     Ok(warnings)
 }

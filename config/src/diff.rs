@@ -112,7 +112,8 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
     // A prepend change of a tunnel in both files (the others are added or
     // removed whole).
     let prepend = |cfg: &Config, name: &str| {
-        tunnel(cfg, name).and_then(|(_, t)| t.bgp.as_ref().map(|b| *b.prepend.get_ref()))
+        let b = cfg.bgp.as_ref()?;
+        tunnel(cfg, name).and_then(|(_, t)| t.bgp.as_ref().map(|s| s.prepend_count(b)))
     };
     let prepend_changed = new.tunnels.iter().any(|t| {
         let name = &t.get_ref().name;
@@ -130,8 +131,30 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
                     b.route_metric,
                 )
             };
+            // The plane applies these live: LAN sessions are matched by
+            // peer, the mode and the ExpressRoute prefixes change what
+            // is advertised.
+            let er = |b: &crate::BgpSection| -> Vec<_> {
+                b.expressroute_prefixes
+                    .iter()
+                    .map(|p| *p.get_ref())
+                    .collect()
+            };
+            for l in &n.lan {
+                let old = o.lan.iter().find(|x| x.peer.get_ref() == l.peer.get_ref());
+                if old.is_none_or(|x| x.key() != l.key()) {
+                    c.sessions.push(format!("LAN {}", l.peer.get_ref()));
+                }
+            }
+            for l in &o.lan {
+                if !n.lan.iter().any(|x| x.peer.get_ref() == l.peer.get_ref()) {
+                    c.sessions
+                        .push(format!("LAN {} (removed)", l.peer.get_ref()));
+                }
+            }
+            let routing_changed = o.mode.get_ref() != n.mode.get_ref() || er(o) != er(n);
             c.bgp_global = global(o, old) != global(n, new);
-            c.advertise = o.advertised() != n.advertised() || prepend_changed;
+            c.advertise = o.advertised() != n.advertised() || prepend_changed || routing_changed;
         }
         (None, None) => {}
         _ => c.bgp_global = true,

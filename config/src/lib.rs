@@ -6,6 +6,7 @@
 //! same [`load`], so what `check` accepts is what the daemon runs.
 
 pub mod azure;
+mod bgp_lan;
 mod bgp_section;
 pub mod diff;
 mod error;
@@ -14,7 +15,8 @@ mod liveness;
 mod model;
 mod validate;
 
-pub use bgp_section::{BgpSection, TunnelBgpSection};
+pub use bgp_lan::{parse_community, LanSection, RoutingMode};
+pub use bgp_section::{BgpSection, TunnelBgpSection, FAILOVER_PREPEND};
 pub use error::ConfigError;
 pub use ike::IkeSettings;
 pub use liveness::LivenessSection;

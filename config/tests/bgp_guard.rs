@@ -43,8 +43,8 @@ fn identical_prefix_is_refused_with_its_line() {
         e,
         "vwand.toml:7:14: encryption guard: 172.24.0.0/16 is also advertised over ExpressRoute; \
          Azure prefers ExpressRoute for the same prefix, so this traffic would cross the circuit \
-         unencrypted (advertise more specific prefixes over the VPN, or mark the session \
-         failover = true)"
+         unencrypted (advertise more specific prefixes over the VPN, or set [bgp] mode = \
+         \"failover\" if ExpressRoute is meant to be primary)"
     );
 }
 
@@ -89,10 +89,13 @@ fn failover_sessions_may_repeat_expressroute_prefixes() {
         "failover = true\nprepend = 3",
     ))
     .unwrap();
-    assert_eq!(c.warnings.len(), 1);
+    assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
     assert!(c.warnings[0]
         .reason
         .starts_with("failover session: 172.24.0.0/16"));
+    assert!(c.warnings[1]
+        .reason
+        .contains("failover = true contradicts mode = \"encrypt\""));
 }
 
 #[test]

@@ -185,10 +185,28 @@ pub fn render(s: &Status) -> String {
             f.sample(
                 "bgp_prefixes",
                 &[("tunnel", name), ("direction", "advertised")],
-                b.advertised.len(),
+                b.advertised_count,
             );
         }
     }
+    f.head(
+        "bgp_lan_established",
+        "gauge",
+        "Whether the session with an on-premises router is Established.",
+    );
+    for (peer, b) in &s.bgp_lan {
+        f.sample(
+            "bgp_lan_established",
+            &[("peer", peer)],
+            u8::from(b.state == "Established"),
+        );
+    }
+    f.head(
+        "guard_refused_prefixes",
+        "gauge",
+        "Prefixes learned on-premises that the encryption guard keeps from Azure.",
+    );
+    f.sample("guard_refused_prefixes", &[], s.routing.refused.len());
     f.head("routes", "gauge", "Prefixes routed into the tunnels.");
     f.sample("routes", &[], s.routes_count);
     let tun = &s.tun;

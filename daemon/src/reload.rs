@@ -138,6 +138,7 @@ impl Running {
         };
         let _ = self.bgp.send(BgpCommand::Reconfigure(Box::new(Reconfig {
             specs: spec::specs(&new, &index),
+            redistribution: spec::redistribution(&new),
             statics: spec::static_routes(&new, &index),
             names: self.names.clone(),
             restart_all: ch.bgp_global,

@@ -81,6 +81,7 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     let routes = Routes::new(sink, statics);
     let bgp = BgpPlane::new(
         spec::specs(&cfg, &same),
+        spec::redistribution(&cfg),
         names.clone(),
         routes,
         board.clone(),

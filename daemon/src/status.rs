@@ -98,6 +98,7 @@ pub struct BgpStatus {
     pub last_error: String,
     /// Prefixes we send.
     pub advertised: Vec<String>,
+    pub advertised_count: usize,
     /// Learned prefix → AS path (the first MAX_LISTED_ROUTES).
     pub learned: BTreeMap<String, String>,
     pub learned_count: usize,
@@ -207,9 +208,43 @@ pub struct Status {
     /// MAX_LISTED_ROUTES), with their paths.
     pub routes: BTreeMap<String, RouteStatus>,
     pub routes_count: usize,
+    /// On-premises routers (`[[bgp.lan]]`), by address.
+    pub bgp_lan: BTreeMap<String, BgpStatus>,
+    /// The mode, the encryption guard on learned prefixes, and which path
+    /// on-premises routers prefer for each Azure prefix.
+    pub routing: RoutingStatus,
     /// The control plane's last pass through its loop (the watchdog).
     #[serde(skip)]
     pub control_pass: Option<std::time::Instant>,
+}
+
+/// A prefix the encryption guard acted on, and why.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct GuardNote {
+    pub prefix: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RoutingStatus {
+    /// `encrypt` or `failover`.
+    pub mode: String,
+    pub lan_sessions: usize,
+    pub lan_established: usize,
+    /// Prefixes learned on-premises and not advertised to Azure.
+    pub refused: Vec<GuardNote>,
+    /// Prefixes learned on-premises, advertised, and partly shadowed by
+    /// a more specific ExpressRoute prefix.
+    pub shadowed: Vec<GuardNote>,
+    /// Learned prefixes left out above Azure's 4,000.
+    pub over_limit: usize,
+    /// Prefixes we advertise to Azure (configured and learned).
+    pub advertised_to_azure: usize,
+    /// Azure's prefixes (learned over the tunnels; the first
+    /// MAX_LISTED_ROUTES) and which path on-premises routers prefer:
+    /// `vpn`, `expressroute`, `router policy` or `not sent`.
+    pub azure_prefixes: BTreeMap<String, String>,
+    pub azure_prefixes_count: usize,
 }
 
 /// RFC 7296 §2.6: half-open responder SAs and the cookies that guard them.

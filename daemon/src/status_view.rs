@@ -152,21 +152,69 @@ fn tunnel(out: &mut String, name: &str, t: &Value) {
     }
     let b = &t["bgp"];
     if b.is_object() {
-        let _ = writeln!(
-            out,
-            "  BGP  {} {}, peer {} AS {}, hold {} s, prefixes in {} out {}{}",
-            s(&b["state"]),
-            age(&b["since_ms"]),
-            s(&b["peer"]),
-            n(&b["peer_as"]),
-            n(&b["hold_time"]),
-            n(&b["learned_count"]),
-            b["advertised"].as_array().map_or(0, Vec::len),
-            match s(&b["last_error"]) {
-                "" => String::new(),
-                e => format!(", last error: {e}"),
-            }
-        );
+        let _ = writeln!(out, "  BGP  {}", session(b));
+    }
+}
+
+/// One BGP session on a line.
+fn session(b: &Value) -> String {
+    format!(
+        "{} {}, peer {} AS {}, hold {} s, prefixes in {} out {}{}",
+        s(&b["state"]),
+        age(&b["since_ms"]),
+        s(&b["peer"]),
+        n(&b["peer_as"]),
+        n(&b["hold_time"]),
+        n(&b["learned_count"]),
+        advertised(b),
+        match s(&b["last_error"]) {
+            "" => String::new(),
+            e => format!(", last error: {e}"),
+        }
+    )
+}
+
+fn advertised(b: &Value) -> u64 {
+    b["advertised_count"]
+        .as_u64()
+        .unwrap_or_else(|| b["advertised"].as_array().map_or(0, |a| a.len() as u64))
+}
+
+/// The mode, the LAN routers, the guard's notes and which path on-premises
+/// routers prefer for each Azure prefix.
+fn routing(out: &mut String, doc: &Value) {
+    let r = &doc["routing"];
+    let lan = doc["bgp_lan"].as_object();
+    if !r.is_object() || (lan.is_none_or(|l| l.is_empty()) && s(&r["mode"]) == "encrypt") {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "
+routing: mode {}, LAN routers {}/{} established, {} prefixes advertised to Azure",
+        s(&r["mode"]),
+        n(&r["lan_established"]),
+        n(&r["lan_sessions"]),
+        n(&r["advertised_to_azure"]),
+    );
+    for b in lan.into_iter().flat_map(|l| l.values()) {
+        let _ = writeln!(out, "  LAN  {}", session(b));
+    }
+    for (what, key) in [("NOT sent to Azure", "refused"), ("shadowed", "shadowed")] {
+        for g in r[key].as_array().into_iter().flatten() {
+            let _ = writeln!(
+                out,
+                "  guard: {} {what}: {}",
+                s(&g["prefix"]),
+                s(&g["reason"])
+            );
+        }
+    }
+    if let Some(p) = r["azure_prefixes"].as_object().filter(|p| !p.is_empty()) {
+        let _ = writeln!(out, "  Azure prefixes (path on-premises routers prefer):");
+        for (prefix, pref) in p {
+            let _ = writeln!(out, "    {prefix:<20} {}", pref.as_str().unwrap_or(""));
+        }
     }
 }
 
@@ -221,6 +269,7 @@ pub fn render(doc: &Value) -> String {
             let _ = writeln!(out, "  ... {} more", n(&doc["routes_count"]) - listed);
         }
     }
+    routing(&mut out, doc);
     let ike = &doc["ike"];
     let _ = writeln!(
         out,
@@ -289,7 +338,11 @@ mod tests {
                 "bgp": {"state": "Established", "peer": "10.51.230.12", "peer_as": 65515, "learned_count": 3, "advertised": ["a", "b"]}
             }},
             "routes": {"10.51.231.0/24": {"carried_by": [], "paths": [{"tunnel": "hub0", "tier": 0}]}},
-            "ike": {"unconfigured": 5}, "tun": {}
+            "ike": {"unconfigured": 5}, "tun": {},
+            "bgp_lan": {"192.168.20.1": {"state": "Established", "peer": "192.168.20.1", "peer_as": 65010, "learned_count": 2, "advertised_count": 1}},
+            "routing": {"mode": "encrypt", "lan_sessions": 1, "lan_established": 1, "advertised_to_azure": 3,
+                "refused": [{"prefix": "192.168.0.0/16", "reason": "same as ExpressRoute"}],
+                "azure_prefixes": {"10.52.0.0/16": "vpn"}}
         });
         let t = render(&doc);
         assert!(
@@ -304,5 +357,16 @@ mod tests {
         assert!(t.contains("prefixes in 3 out 2"), "{t}");
         assert!(t.contains("10.51.231.0/24       NONE"), "{t}");
         assert!(t.contains("dropped: unconfigured 5"), "{t}");
+        assert!(
+            t.contains("routing: mode encrypt, LAN routers 1/1 established, 3 prefixes"),
+            "{t}"
+        );
+        assert!(t.contains("LAN  Established"), "{t}");
+        assert!(t.contains("peer 192.168.20.1 AS 65010"), "{t}");
+        assert!(
+            t.contains("guard: 192.168.0.0/16 NOT sent to Azure: same as ExpressRoute"),
+            "{t}"
+        );
+        assert!(t.contains("10.52.0.0/16         vpn"), "{t}");
     }
 }

@@ -31,6 +31,7 @@ pub mod bird;
 pub mod bird_config;
 pub mod bird_output;
 pub mod capture;
+pub mod circuit;
 pub mod dual_hub;
 pub mod hub_bed;
 pub mod iperf;

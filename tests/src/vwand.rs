@@ -76,6 +76,23 @@ pub struct Side {
 }
 
 impl Side {
+    /// Writes `text` (with `{status_socket}` left in) as the daemon's
+    /// configuration and runs `vwand reload`.
+    ///
+    /// # Panics
+    /// If `vwand reload` fails.
+    pub fn reload(&self, text: &str) {
+        let sock = self.status_socket.display().to_string();
+        std::fs::write(&self.config, text.replace("{status_socket}", &sock)).expect("write config");
+        let out = Command::new(workspace_bin("vwand"))
+            .arg("-c")
+            .arg(&self.config)
+            .arg("reload")
+            .output()
+            .expect("run vwand reload");
+        assert!(out.status.success(), "vwand reload: {out:?}");
+    }
+
     /// The daemon's status document.
     pub fn status(&self) -> Value {
         let out = Command::new(workspace_bin("vwand"))

@@ -9,7 +9,6 @@ use netns::dual_hub::{
 use netns::iperf::{iperf3_run, Iperf3Opts, Iperf3Server, IPERF3_PORT};
 use netns::{pcap_text, ping_from, wait_until, workspace_bin, workspace_root, Capture};
 use serde_json::Value;
-use std::process::Command;
 use std::time::Duration;
 
 fn start(o: DualHubOptions) -> DualHubBed {
@@ -25,19 +24,6 @@ fn spis(bed: &DualHubBed, name: &str) -> (String, String) {
         t["inbound"]["spi"].as_str().unwrap_or("").into(),
         t["outbound"]["spi"].as_str().unwrap_or("").into(),
     )
-}
-
-/// Writes `text` as vwand's configuration and runs `vwand reload`.
-fn reload(bed: &DualHubBed, text: &str) {
-    let sock = bed.vwand.status_socket.display().to_string();
-    std::fs::write(&bed.vwand.config, text.replace("{status_socket}", &sock)).unwrap();
-    let out = Command::new(workspace_bin("vwand"))
-        .arg("-c")
-        .arg(&bed.vwand.config)
-        .arg("reload")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "vwand reload: {out:?}");
 }
 
 fn wait_log(bed: &DualHubBed, needle: &str, occurrences: usize) {
@@ -58,7 +44,7 @@ fn reload_adds_and_removes_tunnels_and_keys_the_next_sa_leaving_the_rest_alone()
 
     // Without hub1's tunnel: its IKE SA is deleted, hub0 untouched.
     let second = full.find("[[tunnel]]\nname = \"hub1\"").unwrap();
-    reload(&bed, &full[..second]);
+    bed.vwand.reload(&full[..second]);
     wait_log(&bed, "reload: tunnels added:", 0);
     bed.hubs[1].strongswan.wait_no_sas(Duration::from_secs(10));
     wait_until("hub1 gone from status", Duration::from_secs(10), || {
@@ -70,7 +56,7 @@ fn reload_adds_and_removes_tunnels_and_keys_the_next_sa_leaving_the_rest_alone()
     assert!(bed.ping_vnet(2));
 
     // hub1 back: a new tunnel (new index, sockets reused), hub0 untouched.
-    reload(&bed, &full);
+    bed.vwand.reload(&full);
     wait_until("hub1 up again", Duration::from_secs(20), || {
         bed.tunnel_status(TUNNELS[1])["health"] == "up"
             && bed.bgp_state(TUNNELS[1]) == "Established"
@@ -90,7 +76,7 @@ fn reload_adds_and_removes_tunnels_and_keys_the_next_sa_leaving_the_rest_alone()
         "psk = \"a-new-psk-the-hub-does-not-know\"",
         1,
     );
-    reload(&bed, &wrong);
+    bed.vwand.reload(&wrong);
     wait_log(
         &bed,
         "IKE settings changed (used at the next IKE SA): hub0",
@@ -104,7 +90,7 @@ fn reload_adds_and_removes_tunnels_and_keys_the_next_sa_leaving_the_rest_alone()
     wait_log(&bed, "authentication failed", 1);
     assert_eq!(spis(&bed, TUNNELS[1]), hub1, "hub1 untouched by hub0's key");
     // Back to the right key: hub0 comes back.
-    reload(&bed, &full);
+    bed.vwand.reload(&full);
     wait_until(
         "hub0 up with the right key",
         Duration::from_secs(40),

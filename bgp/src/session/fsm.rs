@@ -251,8 +251,8 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
     }
     let mut taw = u.treat_as_withdraw;
     // RFC 4271 §6.3 / RFC 7606 §7.2: an eBGP path must start with the
-    // peer's AS.
-    if taw.is_none() && u.announced().next().is_some() {
+    // peer's AS (an iBGP path carries no AS of ours or the peer's).
+    if taw.is_none() && !s.is_ibgp() && u.announced().next().is_some() {
         let first = u.attrs.as_path.as_ref().and_then(|p| p.first());
         if first != Some(neg.peer_as) {
             taw = Some("AS path does not start with the peer's AS");
@@ -311,6 +311,9 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
             next_hop,
             origin: u.attrs.origin,
             med: u.attrs.med,
+            // RFC 4271 §5.1.5: LOCAL_PREF from an eBGP peer is ignored.
+            local_pref: u.attrs.local_pref.filter(|_| s.is_ibgp()),
+            communities: u.attrs.communities.clone(),
         };
         if s.rib.insert(*p, route.clone()) {
             s.events

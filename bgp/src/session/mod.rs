@@ -7,10 +7,12 @@
 mod export;
 mod fsm;
 
+pub use export::{ExportRoute, DEFAULT_LOCAL_PREF};
+
 use crate::rib::{ImportPolicy, Rib, Route};
 use crate::wire::{Afi, Notification};
 use ipnet::IpNet;
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
@@ -196,9 +198,9 @@ pub struct Session {
     restart_at: Option<Instant>,
     failures: u32,
     rib: Rib,
-    export: BTreeSet<IpNet>,
+    export: BTreeMap<IpNet, ExportRoute>,
     prepend: u8,
-    adj_out: BTreeSet<IpNet>,
+    adj_out: BTreeMap<IpNet, ExportRoute>,
     actions: VecDeque<Action>,
     events: VecDeque<Event>,
     stats: SessionStats,
@@ -222,9 +224,9 @@ impl Session {
             restart_at: None,
             failures: 0,
             rib: Rib::default(),
-            export: BTreeSet::new(),
+            export: BTreeMap::new(),
             prepend: 0,
-            adj_out: BTreeSet::new(),
+            adj_out: BTreeMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
             stats: SessionStats::default(),
@@ -271,9 +273,19 @@ impl Session {
         &self.stats
     }
 
-    /// Prefixes currently advertised to the peer.
-    pub fn advertised(&self) -> &BTreeSet<IpNet> {
+    /// Prefixes currently advertised to the peer, with what was sent.
+    pub fn advertised(&self) -> &BTreeMap<IpNet, ExportRoute> {
         &self.adj_out
+    }
+
+    /// What we want to advertise (sent once Established).
+    pub fn exported(&self) -> &BTreeMap<IpNet, ExportRoute> {
+        &self.export
+    }
+
+    /// Whether the peer is in our own AS (iBGP).
+    pub fn is_ibgp(&self) -> bool {
+        self.cfg.local_as == self.cfg.remote_as
     }
 
     /// The peer's BGP identifier and AS, once Established.
@@ -349,7 +361,21 @@ impl Session {
     /// Sets the prefixes we advertise and the AS-path prepend count. When
     /// Established, the difference goes out at once as UPDATEs.
     pub fn set_export(&mut self, prefixes: impl IntoIterator<Item = IpNet>, prepend: u8) {
-        let new: BTreeSet<IpNet> = prefixes.into_iter().map(|p| p.trunc()).collect();
+        let routes = prefixes.into_iter().map(|p| (p, ExportRoute::originated()));
+        self.set_export_routes(routes, prepend);
+    }
+
+    /// Sets the routes we advertise, each with its own attributes, and
+    /// the AS-path prepend count. When Established, what changed goes out
+    /// at once: withdrawals, and announcements of new prefixes and of
+    /// prefixes whose attributes changed.
+    pub fn set_export_routes(
+        &mut self,
+        routes: impl IntoIterator<Item = (IpNet, ExportRoute)>,
+        prepend: u8,
+    ) {
+        let new: BTreeMap<IpNet, ExportRoute> =
+            routes.into_iter().map(|(p, r)| (p.trunc(), r)).collect();
         let prepend_changed = prepend != self.prepend;
         self.export = new;
         self.prepend = prepend;

@@ -29,8 +29,9 @@ pub mod attr_type {
     pub const LARGE_COMMUNITIES: u8 = 32;
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Origin {
+    #[default]
     Igp,
     Egp,
     Incomplete,
@@ -245,8 +246,17 @@ impl PathAttributes {
                     .ok_or(Severity::Withdraw("malformed MULTI_EXIT_DISC"))?;
                 self.med.get_or_insert(v);
             }
-            // §7.5: vwand only speaks eBGP, where LOCAL_PREF is discarded.
-            LOCAL_PREF => {}
+            // §7.5: kept when well formed; the session ignores it from an
+            // eBGP peer (RFC 4271 §5.1.5). A malformed one is discarded
+            // (for iBGP, §7.5 would withdraw; vwand's iBGP peers are its
+            // own on-premises routers, and a route without LOCAL_PREF
+            // counts as the default 100).
+            LOCAL_PREF => {
+                let v = exact4(&mut r)
+                    .filter(|_| flags_ok)
+                    .ok_or(Severity::Discard)?;
+                self.local_pref.get_or_insert(v);
+            }
             // §7.6
             ATOMIC_AGGREGATE => {
                 if !value.is_empty() || !flags_ok {

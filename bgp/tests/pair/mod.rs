@@ -1,4 +1,5 @@
 //! Two sessions joined by an in-memory "TCP" link with virtual time.
+#![allow(dead_code)] // each test file that includes it uses a part of it
 
 use bgp::{Action, ConnId, Event, ImportPolicy, Session, SessionConfig};
 use std::collections::VecDeque;

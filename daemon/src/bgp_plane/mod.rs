@@ -1,20 +1,23 @@
 //! The BGP plane: one sans-IO `bgp::Session` per tunnel that has
-//! `[tunnel.bgp]`, driven from one task that owns every TCP connection,
-//! kernel route and forwarding-table update (static routes too, so it
-//! runs even without BGP). A reload reconciles its sessions with the new
-//! file (`reconfigure.rs`).
+//! `[tunnel.bgp]` and per on-premises router (`[[bgp.lan]]`), driven from
+//! one task that owns every TCP connection, kernel route and
+//! forwarding-table update (static routes too, so it runs even without
+//! BGP). Routes pass between the two sides in `redistribute.rs`. A reload
+//! reconciles its sessions with the new file (`reconfigure.rs`).
 
 mod reconfigure;
+mod redistribute;
 mod routes;
 pub mod spec;
 mod tcp;
 
 pub use reconfigure::Reconfig;
 pub use routes::{RouteSink, Routes};
-pub use spec::PeerSpec;
+pub use spec::{PeerSpec, Redistribution};
 
 use crate::dataplane::inbound::InCommand;
 use crate::status::{self, BgpStatus, Board};
+use bgp::guard::Finding;
 use bgp::{Action, ConnId, Event, Session};
 use esp::SecretBytes;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -78,11 +81,23 @@ pub struct BgpPlane {
     /// Tunnel names by index, for status.
     names: Vec<String>,
     dirty: bool,
+    /// The mode and the ExpressRoute prefixes.
+    redist: Redistribution,
+    /// What the tunnels learned changed: the LAN routers' exports are due.
+    lan_dirty: bool,
+    /// What the LAN routers taught us (or the configuration) changed: the
+    /// tunnels' exports are due.
+    azure_dirty: bool,
+    /// The encryption guard's last verdicts on learned prefixes.
+    refused: Vec<Finding>,
+    shadowed: Vec<Finding>,
+    over_limit: usize,
 }
 
 impl BgpPlane {
     pub fn new(
         specs: Vec<PeerSpec>,
+        redist: Redistribution,
         names: Vec<String>,
         routes: Routes,
         board: Board,
@@ -101,6 +116,12 @@ impl BgpPlane {
             tunnels_up: BTreeSet::new(),
             names,
             dirty: true,
+            redist,
+            lan_dirty: true,
+            azure_dirty: true,
+            refused: Vec::new(),
+            shadowed: Vec::new(),
+            over_limit: 0,
         };
         for spec in specs {
             plane.add_peer(spec)?;
@@ -139,7 +160,7 @@ impl BgpPlane {
                 self.listeners.insert(spec.local, (l, task));
             }
         }
-        let start = spec.manual || self.tunnels_up.contains(&spec.tunnel);
+        let start = spec.manual || spec.tunnel().is_some_and(|t| self.tunnels_up.contains(&t));
         let mut p = Peer::new(spec);
         if start {
             p.started = true;
@@ -147,6 +168,8 @@ impl BgpPlane {
         }
         self.peers.push(Some(p));
         self.dirty = true;
+        self.lan_dirty = true;
+        self.azure_dirty = true;
         Ok(self.peers.len() - 1)
     }
 
@@ -171,17 +194,29 @@ impl BgpPlane {
                 c.reader.abort();
             }
         }
-        let learned: Vec<_> = p.session.rib().iter().map(|(n, _)| *n).collect();
-        for prefix in learned {
-            self.routes.forget(p.spec.tunnel, prefix);
-        }
-        let name = self.names.get(p.spec.tunnel).cloned().unwrap_or_default();
-        status::update(&self.board, |b| {
-            if let Some(t) = b.tunnels.get_mut(&name) {
-                t.bgp = None;
+        match p.spec.tunnel() {
+            Some(tunnel) => {
+                let learned: Vec<_> = p.session.rib().iter().map(|(n, _)| *n).collect();
+                for prefix in learned {
+                    self.routes.forget(tunnel, prefix);
+                }
+                let name = self.names.get(tunnel).cloned().unwrap_or_default();
+                status::update(&self.board, |b| {
+                    if let Some(t) = b.tunnels.get_mut(&name) {
+                        t.bgp = None;
+                    }
+                });
             }
-        });
+            None => {
+                let addr = p.spec.addr.to_string();
+                status::update(&self.board, |b| {
+                    b.bgp_lan.remove(&addr);
+                });
+            }
+        }
         self.dirty = true;
+        self.lan_dirty = true;
+        self.azure_dirty = true;
     }
 
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
@@ -306,7 +341,7 @@ impl BgpPlane {
                     .peers
                     .iter_mut()
                     .flatten()
-                    .filter(|p| p.spec.tunnel == tunnel)
+                    .filter(|p| p.spec.tunnel() == Some(tunnel))
                 {
                     match (up, p.started) {
                         (true, false) => {
@@ -323,15 +358,22 @@ impl BgpPlane {
         }
     }
 
-    /// Carries out every session's actions and events.
+    /// Carries out every session's actions and events, and passes routes
+    /// between the sides (which makes more actions, but no events).
     async fn drive(&mut self) {
-        for pi in 0..self.peers.len() {
-            while let Some(a) = self.session(pi).and_then(Session::poll_action) {
-                self.action(pi, a);
+        loop {
+            for pi in 0..self.peers.len() {
+                while let Some(a) = self.session(pi).and_then(Session::poll_action) {
+                    self.action(pi, a);
+                }
+                while let Some(e) = self.session(pi).and_then(Session::poll_event) {
+                    self.event(pi, e);
+                }
             }
-            while let Some(e) = self.session(pi).and_then(Session::poll_event) {
-                self.event(pi, e);
+            if !self.lan_dirty && !self.azure_dirty {
+                break;
             }
+            self.redistribute();
         }
         self.routes.flush().await;
     }
@@ -381,7 +423,7 @@ impl BgpPlane {
         let Some(p) = self.peers.get_mut(pi).and_then(Option::as_mut) else {
             return;
         };
-        let tunnel = p.spec.tunnel;
+        let tunnel = p.spec.tunnel();
         let now_ms = crate::status::unix_ms(std::time::SystemTime::now());
         match e {
             Event::Established {
@@ -400,8 +442,20 @@ impl BgpPlane {
                 p.status.last_error = reason.to_string();
                 p.status.since_ms = now_ms;
             }
-            Event::RouteUpdated { prefix, route } => self.routes.learn(tunnel, prefix, &route),
-            Event::RouteWithdrawn { prefix } => self.routes.forget(tunnel, prefix),
+            Event::RouteUpdated { prefix, route } => match tunnel {
+                Some(t) => {
+                    self.routes.learn(t, prefix, &route);
+                    self.lan_dirty = true;
+                }
+                None => self.azure_dirty = true,
+            },
+            Event::RouteWithdrawn { prefix } => match tunnel {
+                Some(t) => {
+                    self.routes.forget(t, prefix);
+                    self.lan_dirty = true;
+                }
+                None => self.azure_dirty = true,
+            },
         }
     }
 
@@ -413,38 +467,51 @@ impl BgpPlane {
         let installed = self.routes.installed();
         let kernel_errors = self.routes.kernel_errors;
         let names = &self.names;
-        let updates: Vec<(String, BgpStatus)> = self
-            .peers
-            .iter_mut()
-            .flatten()
-            .map(|p| {
-                let s = &p.session;
-                let st = s.stats();
-                p.status.state = s.state().name().into();
-                p.status.learned_count = s.rib().len();
-                p.status.learned = s
-                    .rib()
-                    .iter()
-                    .take(status::MAX_LISTED_ROUTES)
-                    .map(|(n, r)| (n.to_string(), as_path_text(&r.as_path)))
-                    .collect();
-                p.status.advertised = s.advertised().iter().map(|n| n.to_string()).collect();
-                p.status.filtered = st.prefixes_filtered;
-                p.status.treat_as_withdraw = st.treat_as_withdraw;
-                p.status.updates_received = st.updates_received;
-                p.status.updates_sent = st.updates_sent;
-                p.status.kernel_routes = installed;
-                p.status.kernel_errors = kernel_errors;
-                let name = names.get(p.spec.tunnel).cloned().unwrap_or_default();
-                (name, p.status.clone())
-            })
-            .collect();
+        let mut tunnels: Vec<(String, BgpStatus)> = Vec::new();
+        let mut lan: Vec<(String, BgpStatus)> = Vec::new();
+        for p in self.peers.iter_mut().flatten() {
+            let s = &p.session;
+            let st = s.stats();
+            p.status.state = s.state().name().into();
+            p.status.learned_count = s.rib().len();
+            p.status.learned = s
+                .rib()
+                .iter()
+                .take(status::MAX_LISTED_ROUTES)
+                .map(|(n, r)| (n.to_string(), as_path_text(&r.as_path)))
+                .collect();
+            p.status.advertised = s
+                .advertised()
+                .keys()
+                .take(status::MAX_LISTED_ROUTES)
+                .map(|n| n.to_string())
+                .collect();
+            p.status.advertised_count = s.advertised().len();
+            p.status.filtered = st.prefixes_filtered;
+            p.status.treat_as_withdraw = st.treat_as_withdraw;
+            p.status.updates_received = st.updates_received;
+            p.status.updates_sent = st.updates_sent;
+            match p.spec.tunnel() {
+                Some(t) => {
+                    p.status.kernel_routes = installed;
+                    p.status.kernel_errors = kernel_errors;
+                    let name = names.get(t).cloned().unwrap_or_default();
+                    tunnels.push((name, p.status.clone()));
+                }
+                None => lan.push((p.spec.addr.to_string(), p.status.clone())),
+            }
+        }
+        let routing = self.routing_status();
         status::update(&self.board, |b| {
-            for (name, st) in updates {
+            for (name, st) in tunnels {
                 if let Some(t) = b.tunnels.get_mut(&name) {
                     t.bgp = Some(st);
                 }
             }
+            for (addr, st) in lan {
+                b.bgp_lan.insert(addr, st);
+            }
+            b.routing = routing;
         });
     }
 }

@@ -5,13 +5,15 @@
 //! withdraws what the new policy refuses and asks the peer for its routes
 //! again (RFC 2918); new advertisements go out as UPDATEs.
 
-use super::{BgpPlane, PeerSpec};
+use super::spec::PeerKey;
+use super::{BgpPlane, PeerSpec, Redistribution};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 
 /// What the BGP plane runs after a reload.
 pub struct Reconfig {
     pub specs: Vec<PeerSpec>,
+    pub redistribution: Redistribution,
     pub statics: Vec<(IpNet, usize)>,
     /// Tunnel names by index (removed tunnels' slots empty).
     pub names: Vec<String>,
@@ -25,14 +27,23 @@ impl BgpPlane {
         self.routes.set_names(r.names.clone());
         self.names = r.names;
         self.routes.set_statics(r.statics);
-        let mut wanted: BTreeMap<usize, PeerSpec> =
-            r.specs.into_iter().map(|s| (s.tunnel, s)).collect();
+        if self.redist != r.redistribution {
+            tracing::info!(
+                mode = r.redistribution.mode.name(),
+                "reload: routing mode or ExpressRoute prefixes changed"
+            );
+            self.redist = r.redistribution;
+            self.lan_dirty = true;
+            self.azure_dirty = true;
+        }
+        let mut wanted: BTreeMap<PeerKey, PeerSpec> =
+            r.specs.into_iter().map(|s| (s.key(), s)).collect();
         for slot in 0..self.peers.len() {
             let Some(p) = self.peers[slot].as_mut() else {
                 continue;
             };
             let name = p.spec.session.name.clone();
-            match wanted.remove(&p.spec.tunnel) {
+            match wanted.remove(&p.spec.key()) {
                 None => {
                     tracing::info!(session = %name, "reload: BGP session removed (Cease)");
                     self.remove_peer(slot);
@@ -57,9 +68,12 @@ impl BgpPlane {
                         }
                     }
                     if (&spec.export, spec.prepend) != (&p.spec.export, p.spec.prepend) {
-                        p.session
-                            .set_export(spec.export.iter().copied(), spec.prepend);
                         tracing::info!(session = %name, "reload: advertisements changed");
+                        self.azure_dirty = true;
+                    }
+                    if spec.side != p.spec.side {
+                        tracing::info!(session = %name, "reload: preferences sent to the router changed");
+                        self.lan_dirty = true;
                     }
                     p.spec = spec;
                 }

@@ -88,14 +88,8 @@ fn counters(sad: &InboundSad) -> (u64, u64) {
             selectors,
         } = *sa.stats();
         accepted += packets;
-        dropped += replay
-            + too_old
-            + icv_failure
-            + bad_padding
-            + malformed
-            + expired
-            + dummy
-            + selectors;
+        dropped +=
+            replay + too_old + icv_failure + bad_padding + malformed + expired + dummy + selectors;
     }
     (accepted, dropped)
 }
