@@ -87,10 +87,11 @@ impl Peer {
             four_octet_as,
             ipv6: b & 2 != 0,
             refresh: b & 4 != 0,
-            asn: if four_octet_as && b & 8 != 0 {
-                PEER_AS_4
-            } else {
-                PEER_AS_2
+            asn: match (four_octet_as, b & 8 != 0) {
+                (true, true) => PEER_AS_4,
+                // iBGP (vwand toward an on-premises router).
+                (false, true) => LOCAL_AS,
+                _ => PEER_AS_2,
             },
             hold: HOLD_TIMES[usize::from(b >> 5)],
         }
@@ -305,6 +306,17 @@ impl<'a> Harness<'a> {
             8 => self.session.set_export(export_set(), 3),
             9 => self.session.set_export(Vec::new(), 0),
             10 => self.incoming(),
+            // Pass the learned routes back with their own attributes (as
+            // vwand passes Azure's to a LAN router).
+            12 => {
+                let policy = bgp::redistribute::LanExport {
+                    local_pref: 200,
+                    med: Some(7),
+                    communities: vec![0xfdf2_00c8],
+                };
+                let routes = bgp::redistribute::to_lan(self.session.rib().iter(), &policy);
+                self.session.set_export_routes(routes, 1);
+            }
             11 => {
                 let ka = Message::Keepalive.to_bytes(&Context::default());
                 self.deliver(&ka);
