@@ -24,6 +24,8 @@
 //! [`redistribute`] decides what passes between vwand's Azure-facing and
 //! on-premises sessions.
 
+#![forbid(unsafe_code)]
+
 pub mod guard;
 pub mod redistribute;
 mod rib;

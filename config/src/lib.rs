@@ -5,6 +5,8 @@
 //! reason, and never echoes a secret. `vwand check` and the daemon use the
 //! same [`load`], so what `check` accepts is what the daemon runs.
 
+#![forbid(unsafe_code)]
+
 pub mod azure;
 mod bgp_lan;
 mod bgp_section;

@@ -294,12 +294,19 @@ pub fn render(s: &Status) -> String {
 
 /// Serves the metrics until the task is aborted.
 pub async fn serve(listener: TcpListener, board: Board) {
+    let mut failures = 0u32;
     loop {
         let (mut stream, _) = match listener.accept().await {
-            Ok(c) => c,
+            Ok(c) => {
+                failures = 0;
+                c
+            }
             Err(e) => {
-                tracing::debug!(error = %e, "metrics accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!(error = %e, "metrics: accept failed; backing off");
+                }
+                tokio::time::sleep(crate::status::accept_backoff(failures)).await;
                 continue;
             }
         };

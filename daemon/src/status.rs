@@ -6,7 +6,6 @@
 
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -121,7 +120,12 @@ pub struct IkeStatus {
     pub suite: String,
     pub nat: bool,
     pub encap: bool,
+    /// Why our own IKE SA (or an authenticated one) last failed.
     pub last_error: String,
+    /// Why the last IKE SA that the peer's address started failed before
+    /// it authenticated. Anyone who can spoof that address can cause it,
+    /// so it never overwrites `last_error`.
+    pub last_incoming_error: String,
     pub established_count: u64,
     pub ike_rekeys: u64,
     /// Child SAs installed (the first and every rekey), and the rekeys an
@@ -340,8 +344,12 @@ fn snapshot(board: &Board) -> String {
     serde_json::to_string_pretty(&s).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
-/// Binds the status socket: mode 0660, replacing a stale socket file.
+/// Binds the status socket, replacing a stale socket file. It is created
+/// with mode 0660 (a umask of 0117 around `bind`), so it is never
+/// reachable by others, not even between `bind` and a `chmod`. Called at
+/// start, before any other thread creates files.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    use nix::sys::stat::{umask, Mode};
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -350,16 +358,44 @@ pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
-    Ok(listener)
+    let old = umask(Mode::from_bits_truncate(0o117));
+    let listener = UnixListener::bind(path);
+    umask(old);
+    listener
+}
+
+/// After a failed `accept` (e.g. out of file descriptors) the loops wait
+/// this long, doubling up to [`ACCEPT_BACKOFF_MAX`], instead of spinning.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+/// The wait after `failures` accept errors in a row (0: none).
+pub fn accept_backoff(failures: u32) -> Duration {
+    match failures {
+        0 => Duration::ZERO,
+        n => ACCEPT_BACKOFF
+            .saturating_mul(1 << (n - 1).min(10))
+            .min(ACCEPT_BACKOFF_MAX),
+    }
 }
 
 /// Serves one client at a time, each with a write deadline.
 pub async fn serve(listener: UnixListener, board: Board) {
+    let mut failures = 0u32;
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => {
+                failures = 0;
+                stream
+            }
+            Err(e) => {
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!(error = %e, "status socket: accept failed; backing off");
+                }
+                tokio::time::sleep(accept_backoff(failures)).await;
+                continue;
+            }
         };
         let doc = snapshot(&board);
         let write = async {
@@ -381,4 +417,34 @@ pub fn query(path: &PathBuf) -> std::io::Result<String> {
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn the_socket_is_born_0660_and_the_umask_is_restored() {
+        let dir = std::env::temp_dir().join(format!("vwand-status-{}", std::process::id()));
+        let path = dir.join("status.sock");
+        let before = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        let l = bind(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o660);
+        let now = nix::sys::stat::umask(before);
+        assert_eq!(now.bits(), 0o022, "bind put the umask back");
+        // A second bind replaces the stale file.
+        drop(l);
+        assert!(bind(&path).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn accept_backoff_doubles_to_a_cap() {
+        assert_eq!(accept_backoff(0), Duration::ZERO);
+        assert_eq!(accept_backoff(1), Duration::from_millis(50));
+        assert_eq!(accept_backoff(3), Duration::from_millis(200));
+        assert_eq!(accept_backoff(40), ACCEPT_BACKOFF_MAX);
+    }
 }

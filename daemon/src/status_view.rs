@@ -98,9 +98,12 @@ fn tunnel(out: &mut String, name: &str, t: &Value) {
             s(&ike["spi_r"]),
             until(&ike["ike_rekey_at_ms"]),
             n(&ike["ike_rekeys"]),
-            match s(&ike["last_error"]) {
-                "" => String::new(),
-                e => format!(", last error: {e}"),
+            match (s(&ike["last_error"]), s(&ike["last_incoming_error"])) {
+                ("", "") => String::new(),
+                (e, "") => format!(", last error: {e}"),
+                ("", i) => format!(", last failed attempt from the peer's address: {i}"),
+                (e, i) =>
+                    format!(", last error: {e}, last failed attempt from the peer's address: {i}"),
             }
         );
     }

@@ -14,6 +14,8 @@
 //! AES-CBC (RFC 3602) with HMAC-SHA2 (RFC 4868); extended sequence numbers
 //! (RFC 4303 §2.2.1); an RFC 6479 anti-replay window.
 
+#![forbid(unsafe_code)]
+
 mod algorithm;
 mod cipher;
 mod key;

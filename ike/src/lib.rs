@@ -7,6 +7,8 @@
 //! - [`crypto`]: PRFs, key derivation, Diffie-Hellman groups and the SK
 //!   payload's protection, behind an injectable provider.
 
+#![forbid(unsafe_code)]
+
 pub mod crypto;
 pub mod endpoint;
 pub mod sa;

@@ -167,6 +167,9 @@ fn a_flood_of_ike_sa_init_is_capped() {
         counter(&responder_status(&r.vwand), "half_open") == 0
     });
     assert_eq!(counter(&responder_status(&r.vwand), "half_open_expired"), 6);
+    // Unauthenticated half-open SAs never become the tunnel's error.
+    let ike = &r.vwand.tunnel("hub0")["ike"];
+    assert_eq!(ike["last_error"], "", "{ike}");
     r.hub.initiate("net");
     tunnel_works(&r);
 }

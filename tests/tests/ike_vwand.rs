@@ -535,6 +535,11 @@ fn vwand_to_vwand_wrong_psk() {
         assert_eq!(side.outbound_spi(), 0, "{name}: no Child SA installed");
         assert_eq!(side.inbound_spi(), 0, "{name}: no Child SA installed");
     }
+    // The responder shows the failure as an attempt from the peer's
+    // address (unauthenticated: anyone could cause it), the initiator as
+    // its own error.
+    assert_eq!(bed.hub.ike("last_incoming_error"), "authentication failed");
+    assert_eq!(bed.onprem.ike("last_error"), "authentication failed");
     assert!(!ping(&bed.onprem.ns, B_INNER, 1), "no tunnel, no ping");
     wait_until(
         "onprem to count the ping as dropped for want of an SA",

@@ -145,17 +145,22 @@ pub fn listen(
 }
 
 pub async fn accept_loop(l: std::sync::Arc<TcpListener>, tx: mpsc::UnboundedSender<NetEvent>) {
+    let mut failures = 0u32;
     loop {
         match l.accept().await {
             Ok((stream, from)) => {
+                failures = 0;
                 let _ = stream.set_nodelay(true);
                 if tx.send(NetEvent::Accepted { stream, from }).is_err() {
                     return;
                 }
             }
             Err(e) => {
-                tracing::warn!(error = %e, "BGP accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                failures = failures.saturating_add(1);
+                if failures == 1 {
+                    tracing::warn!(error = %e, "BGP accept failed; backing off");
+                }
+                tokio::time::sleep(crate::status::accept_backoff(failures)).await;
             }
         }
     }

@@ -57,8 +57,8 @@ impl Control {
             }
             TunnelEvent::IncomingFailed(reason) => {
                 // Anyone can get a half-open SA this far, so this is logged
-                // at a rate limit, and never overwrites an established
-                // tunnel's error.
+                // at a rate limit and kept apart from the tunnel's own
+                // error.
                 let established = t.status.state == "established";
                 if self.init_log.allow() {
                     if established {
@@ -67,9 +67,7 @@ impl Control {
                         tracing::error!(tunnel = %t.name, peer = %t.peer, %reason, "IKE SA failed");
                     }
                 }
-                if !established {
-                    t.status.last_error = reason.to_string();
-                }
+                t.status.last_incoming_error = reason.to_string();
             }
             TunnelEvent::Sa(e) => self.sa_event(tunnel, e).await,
             TunnelEvent::Removed => self.removed(tunnel),
@@ -117,7 +115,9 @@ impl Control {
             Event::Down(reason) => {
                 let level_error = matches!(
                     reason,
-                    DownReason::AuthenticationFailed | DownReason::NoProposalChosen
+                    DownReason::AuthenticationFailed
+                        | DownReason::NoProposalChosen
+                        | DownReason::InvalidKe { .. }
                 );
                 if level_error {
                     tracing::error!(tunnel = %t.name, peer = %t.peer, %reason, "IKE SA failed");

@@ -273,7 +273,10 @@ impl IkeSa {
             let current = self.dh.as_ref().map(|d| d.group());
             match wanted {
                 Some(g) if offered && Some(g) != current => self.send_init_request(now, g),
-                _ => self.down(DownReason::NoProposalChosen),
+                _ => self.down(DownReason::InvalidKe {
+                    group: n.accepted_group().map(|g| g.value()),
+                    we_asked: false,
+                }),
             }
             return;
         }
@@ -383,7 +386,10 @@ impl IkeSa {
         if ke.group.value() != suite.dh().id() {
             return refuse(
                 Notify::invalid_ke_payload(suite.dh().id().into()),
-                DownReason::NoProposalChosen,
+                DownReason::InvalidKe {
+                    group: Some(suite.dh().id()),
+                    we_asked: true,
+                },
             );
         }
         let mut ike = Self::blank(cfg, Role::Responder, local, remote, now, rng);

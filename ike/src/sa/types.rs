@@ -93,6 +93,11 @@ pub enum DownReason {
     AuthenticationFailed,
     /// No common IKE or ESP proposal.
     NoProposalChosen,
+    /// §1.2 INVALID_KE_PAYLOAD. As responder: the initiator's KE was not
+    /// in the group we chose, and we asked for this one (it normally
+    /// retries). As initiator: the responder asked for a group we do not
+    /// offer (`None`: it named none we know).
+    InvalidKe { group: Option<u16>, we_asked: bool },
     /// The peer refused the traffic selectors.
     TsUnacceptable,
     /// The peer answered with another error notify.
@@ -111,6 +116,23 @@ impl std::fmt::Display for DownReason {
             Self::Closed => f.write_str("closed"),
             Self::AuthenticationFailed => f.write_str("authentication failed"),
             Self::NoProposalChosen => f.write_str("no proposal chosen"),
+            Self::InvalidKe {
+                group: Some(g),
+                we_asked: true,
+            } => write!(
+                f,
+                "the initiator's KE payload was not for the chosen DH group; INVALID_KE_PAYLOAD sent asking for group {g}"
+            ),
+            Self::InvalidKe {
+                group: Some(g),
+                we_asked: false,
+            } => write!(
+                f,
+                "the responder asked for DH group {g} (INVALID_KE_PAYLOAD), which our proposals do not offer"
+            ),
+            Self::InvalidKe { group: None, .. } => {
+                f.write_str("INVALID_KE_PAYLOAD naming no DH group we know")
+            }
             Self::TsUnacceptable => f.write_str("traffic selectors unacceptable"),
             Self::PeerError(n) => write!(f, "peer sent {n:?}"),
             Self::Protocol(what) => write!(f, "protocol error: {what}"),
