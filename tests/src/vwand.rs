@@ -308,6 +308,31 @@ fn start_side(
     start_daemon(scratch, ns, tag, &text)
 }
 
+impl Side {
+    /// SIGKILLs the daemon (no DELETE, no Cease, nothing cleaned up) and
+    /// starts it again with the same configuration; its log goes to
+    /// `<log>.restart<N>`. Returns once it logs "vwand running".
+    pub fn kill_and_restart(&mut self) {
+        self.daemon.signal(libc::SIGKILL);
+        let _ = self.daemon.wait_timeout(Duration::from_secs(5));
+        let n = (1..).find(|n| !self.restart_log(*n).exists()).unwrap_or(1);
+        let bin = workspace_bin("vwand");
+        self.daemon = self.ns.spawn(
+            bin.to_str().expect("utf-8 path"),
+            &["-c", self.config.to_str().expect("utf-8 path"), "run"],
+            self.restart_log(n),
+        );
+        self.daemon
+            .wait_for_log("vwand running", Duration::from_secs(10));
+    }
+
+    fn restart_log(&self, n: u32) -> PathBuf {
+        let mut p = self.config.with_extension("log").into_os_string();
+        p.push(format!(".restart{n}"));
+        PathBuf::from(p)
+    }
+}
+
 /// Starts vwand in `ns` with `text` as its configuration (mode 0600);
 /// `{status_socket}` in `text` becomes the status socket's path.
 pub fn start_daemon(scratch: &ScratchDir, ns: Netns, tag: &str, text: &str) -> Side {
