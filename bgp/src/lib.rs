@@ -33,8 +33,8 @@ pub mod select;
 mod session;
 pub mod wire;
 
-pub use rib::{ImportPolicy, Rib, Route};
-pub use select::{Candidate, LocRib, Ranking};
+pub use rib::{ImportPolicy, Rib, Route, RouteAttrs};
+pub use select::{Candidate, Ranking};
 pub use session::{
     Action, ConnId, DownReason, Event, ExportRoute, Session, SessionConfig, SessionStats, State,
     DEFAULT_LOCAL_PREF,

@@ -221,14 +221,11 @@ mod tests {
     }
 
     fn route(path: Vec<u32>) -> Route {
-        Route {
+        Route::new(crate::rib::RouteAttrs {
             as_path: AsPath::sequence(path),
-            next_hop: None,
             origin: Some(Origin::Igp),
-            med: None,
-            local_pref: None,
-            communities: vec![],
-        }
+            ..Default::default()
+        })
     }
 
     #[test]

@@ -63,9 +63,9 @@ impl ImportPolicy {
     }
 }
 
-/// One learned route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Route {
+/// The attributes of a learned route.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RouteAttrs {
     pub as_path: AsPath,
     pub next_hop: Option<IpAddr>,
     pub origin: Option<Origin>,
@@ -73,6 +73,26 @@ pub struct Route {
     /// LOCAL_PREF, as an iBGP peer sent it (eBGP peers do not).
     pub local_pref: Option<u32>,
     pub communities: Vec<u32>,
+}
+
+/// One learned route: its attributes, shared by every prefix of the
+/// UPDATE that carried them (a table of 200,000 prefixes from a few
+/// thousand UPDATEs holds a few thousand attribute sets, as BIRD does).
+/// Reads like [`RouteAttrs`] (`route.as_path`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route(std::sync::Arc<RouteAttrs>);
+
+impl Route {
+    pub fn new(attrs: RouteAttrs) -> Self {
+        Self(std::sync::Arc::new(attrs))
+    }
+}
+
+impl std::ops::Deref for Route {
+    type Target = RouteAttrs;
+    fn deref(&self) -> &RouteAttrs {
+        &self.0
+    }
 }
 
 /// Learned routes in prefix order, so every listing is deterministic.

@@ -19,8 +19,6 @@
 
 use crate::rib::Route;
 use crate::wire::Origin;
-use ipnet::IpNet;
-use std::collections::BTreeMap;
 
 /// One session's route to a prefix, as the decision process sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,64 +77,6 @@ pub fn rank(candidates: &[Candidate]) -> Ranking {
     out
 }
 
-/// Every session's routes, per prefix, and their ranking (a Loc-RIB over
-/// the sessions' Adj-RIBs-In, RFC 4271 §3.2).
-#[derive(Debug, Clone, Default)]
-pub struct LocRib {
-    prefixes: BTreeMap<IpNet, Vec<Candidate>>,
-}
-
-impl LocRib {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.prefixes.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prefixes.is_empty()
-    }
-
-    /// A session's route to `prefix`, new or changed. Returns whether the
-    /// prefix's ranking changed.
-    pub fn update(&mut self, prefix: IpNet, c: Candidate) -> bool {
-        let list = self.prefixes.entry(prefix).or_default();
-        let before = rank(list);
-        match list.iter_mut().find(|x| x.source == c.source) {
-            Some(x) => *x = c,
-            None => list.push(c),
-        }
-        rank(list) != before
-    }
-
-    /// A session no longer has a route to `prefix`. Returns whether the
-    /// prefix's ranking changed.
-    pub fn withdraw(&mut self, prefix: &IpNet, source: usize) -> bool {
-        let Some(list) = self.prefixes.get_mut(prefix) else {
-            return false;
-        };
-        let before = list.len();
-        list.retain(|c| c.source != source);
-        let changed = list.len() != before;
-        if list.is_empty() {
-            self.prefixes.remove(prefix);
-        }
-        changed
-    }
-
-    /// The ranking of `prefix` (empty if no session has it).
-    pub fn ranked(&self, prefix: &IpNet) -> Ranking {
-        self.prefixes.get(prefix).map_or_else(Vec::new, |l| rank(l))
-    }
-
-    /// Every prefix with its ranking, in prefix order.
-    pub fn iter(&self) -> impl Iterator<Item = (&IpNet, Ranking)> {
-        self.prefixes.iter().map(|(p, l)| (p, rank(l)))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,22 +117,5 @@ mod tests {
             vec![(0, 0), (0, 1)],
             "MEDs of different ASes don't compare"
         );
-    }
-
-    #[test]
-    fn loc_rib_tracks_changes() {
-        let p: IpNet = "10.51.231.0/24".parse().unwrap();
-        let mut rib = LocRib::new();
-        assert!(rib.update(p, c(0, 1, 0, 0, 65515)));
-        assert!(rib.update(p, c(1, 1, 0, 0, 65515)));
-        assert!(!rib.update(p, c(1, 1, 0, 0, 65515)), "same route again");
-        assert_eq!(rib.ranked(&p), vec![(0, 0), (0, 1)]);
-        assert!(rib.update(p, c(0, 2, 0, 0, 65515)), "session 0 prepends");
-        assert_eq!(rib.ranked(&p), vec![(0, 1), (1, 0)]);
-        assert!(rib.withdraw(&p, 1));
-        assert_eq!(rib.ranked(&p), vec![(0, 0)]);
-        assert!(rib.withdraw(&p, 0));
-        assert!(rib.is_empty());
-        assert!(!rib.withdraw(&p, 0));
     }
 }

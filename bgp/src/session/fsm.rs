@@ -2,7 +2,7 @@
 //! the RFC's event.
 
 use super::{ConnState, Direction, DownReason, Event, Negotiated, Session};
-use crate::rib::Route;
+use crate::rib::{Route, RouteAttrs};
 use crate::wire::{
     self, cease, frame, Afi, Capability, Message, Notification, NotificationCode, Open, Update,
     WireError,
@@ -282,6 +282,20 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
         .mp_reach
         .as_ref()
         .and_then(|m| m.next_hops.first().copied());
+    // One shared attribute set per family (their next hops differ).
+    let attrs = |next_hop| {
+        Route::new(RouteAttrs {
+            as_path: path.clone(),
+            next_hop,
+            origin: u.attrs.origin,
+            med: u.attrs.med,
+            // RFC 4271 §5.1.5: LOCAL_PREF from an eBGP peer is ignored.
+            local_pref: u.attrs.local_pref.filter(|_| s.is_ibgp()),
+            communities: u.attrs.communities.clone(),
+        })
+    };
+    let v4_route = attrs(u.attrs.next_hop.map(IpAddr::V4).or(v6_next_hop));
+    let v6_route = attrs(v6_next_hop);
     for p in u.announced() {
         s.stats.prefixes_announced_to_us += 1;
         let family_ok = match Afi::of(p) {
@@ -302,18 +316,9 @@ fn on_update(s: &mut Session, now: Instant, id: super::ConnId, u: Update) {
             }
             continue;
         }
-        let next_hop = match p {
-            ipnet::IpNet::V4(_) => u.attrs.next_hop.map(IpAddr::V4).or(v6_next_hop),
-            ipnet::IpNet::V6(_) => v6_next_hop,
-        };
-        let route = Route {
-            as_path: path.clone(),
-            next_hop,
-            origin: u.attrs.origin,
-            med: u.attrs.med,
-            // RFC 4271 §5.1.5: LOCAL_PREF from an eBGP peer is ignored.
-            local_pref: u.attrs.local_pref.filter(|_| s.is_ibgp()),
-            communities: u.attrs.communities.clone(),
+        let route = match p {
+            ipnet::IpNet::V4(_) => v4_route.clone(),
+            ipnet::IpNet::V6(_) => v6_route.clone(),
         };
         if s.rib.insert(*p, route.clone()) {
             s.events

@@ -198,7 +198,7 @@ impl BgpPlane {
             Some(tunnel) => {
                 let learned: Vec<_> = p.session.rib().iter().map(|(n, _)| *n).collect();
                 for prefix in learned {
-                    self.routes.forget(tunnel, prefix);
+                    self.routes.changed(prefix);
                 }
                 let name = self.names.get(tunnel).cloned().unwrap_or_default();
                 status::update(&self.board, |b| {
@@ -354,7 +354,10 @@ impl BgpPlane {
                 }
             }
             BgpCommand::Reconfigure(r) => self.reconfigure(*r),
-            BgpCommand::AddInbound(tx) => self.routes.add_inbound(tx).await,
+            BgpCommand::AddInbound(tx) => {
+                let learned = tunnel_ribs(&self.peers);
+                self.routes.add_inbound(tx, &learned).await;
+            }
         }
     }
 
@@ -375,7 +378,8 @@ impl BgpPlane {
             }
             self.redistribute();
         }
-        self.routes.flush().await;
+        let learned = tunnel_ribs(&self.peers);
+        self.routes.flush(&learned).await;
     }
 
     fn action(&mut self, pi: usize, a: Action) {
@@ -442,16 +446,9 @@ impl BgpPlane {
                 p.status.last_error = reason.to_string();
                 p.status.since_ms = now_ms;
             }
-            Event::RouteUpdated { prefix, route } => match tunnel {
-                Some(t) => {
-                    self.routes.learn(t, prefix, &route);
-                    self.lan_dirty = true;
-                }
-                None => self.azure_dirty = true,
-            },
-            Event::RouteWithdrawn { prefix } => match tunnel {
-                Some(t) => {
-                    self.routes.forget(t, prefix);
+            Event::RouteUpdated { prefix, .. } | Event::RouteWithdrawn { prefix } => match tunnel {
+                Some(_) => {
+                    self.routes.changed(prefix);
                     self.lan_dirty = true;
                 }
                 None => self.azure_dirty = true,
@@ -502,7 +499,9 @@ impl BgpPlane {
             }
         }
         let routing = self.routing_status();
+        let routes_count = self.routes.count(&tunnel_ribs(&self.peers));
         status::update(&self.board, |b| {
+            b.routes_count = routes_count;
             for (name, st) in tunnels {
                 if let Some(t) = b.tunnels.get_mut(&name) {
                     t.bgp = Some(st);
@@ -514,6 +513,15 @@ impl BgpPlane {
             b.routing = routing;
         });
     }
+}
+
+/// The tunnels' sessions' tables, for the forwarding table.
+fn tunnel_ribs(peers: &[Option<Peer>]) -> Vec<(usize, &bgp::Rib)> {
+    peers
+        .iter()
+        .flatten()
+        .filter_map(|p| p.spec.tunnel().map(|t| (t, p.session.rib())))
+        .collect()
 }
 
 fn as_path_text(p: &bgp::wire::AsPath) -> String {

@@ -2,14 +2,19 @@
 //! vwand's own forwarding table naming the tunnels that can carry them in
 //! preference tiers: the sessions' routes ranked by the BGP decision
 //! process (`bgp::select`), static routes ahead of them.
+//!
+//! The tunnels' sessions keep their routes (their Adj-RIBs-In); this file
+//! keeps no copy. It notes which prefixes changed and ranks them again
+//! from the sessions' tables ([`Learned`]) when it applies the changes.
 
 use crate::dataplane::fib::{Path, Tunnels};
 use crate::dataplane::inbound::InCommand;
 use crate::dataplane::outbound::OutCommand;
 use crate::status::{self, Board, RoutePath, RouteStatus};
-use bgp::{Candidate, LocRib, Route};
+use bgp::{Candidate, Rib};
 use ipnet::IpNet;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 use tun::{Netlink, RouteAttrs};
 
@@ -35,11 +40,13 @@ impl RouteSink {
     }
 }
 
+/// The tunnels' sessions' tables: (tunnel, its session's Adj-RIB-In).
+pub type Learned<'a> = &'a [(usize, &'a Rib)];
+
 /// Learned prefixes and the static routes they combine with.
 pub struct Routes {
     sink: RouteSink,
     statics: BTreeMap<IpNet, Vec<usize>>,
-    learned: LocRib,
     /// Learned prefixes with a kernel route (proto bgp).
     in_kernel: BTreeSet<IpNet>,
     /// Static prefixes with a kernel route (proto static, main table): the
@@ -47,6 +54,10 @@ pub struct Routes {
     static_in_kernel: BTreeSet<IpNet>,
     pending: BTreeSet<IpNet>,
     pub kernel_errors: u64,
+    /// One shared copy of each distinct list of paths (a few: the
+    /// combinations of tunnels and tiers), so that the forwarding tables
+    /// and the batches sent to them hold pointers.
+    lists: HashMap<Vec<Path>, Tunnels>,
 }
 
 impl Routes {
@@ -63,12 +74,12 @@ impl Routes {
             pending: s.keys().copied().collect(),
             static_in_kernel: s.keys().copied().collect(),
             statics: s,
-            learned: LocRib::new(),
             in_kernel: BTreeSet::new(),
             kernel_errors: 0,
+            lists: HashMap::new(),
         };
         let pending = std::mem::take(&mut routes.pending);
-        routes.publish(&pending);
+        routes.publish(&pending, &[]);
         routes
     }
 
@@ -101,30 +112,45 @@ impl Routes {
     }
 
     /// A new inbound task: the whole table now, every change later.
-    pub async fn add_inbound(&mut self, tx: mpsc::Sender<InCommand>) {
-        let all: Vec<(IpNet, Tunnels)> = self
-            .statics
-            .keys()
-            .chain(self.learned.iter().map(|(p, _)| p))
-            .map(|p| (*p, self.paths(p)))
+    pub async fn add_inbound(&mut self, tx: mpsc::Sender<InCommand>, learned: Learned<'_>) {
+        let mut prefixes: BTreeSet<IpNet> = self.statics.keys().copied().collect();
+        for (_, rib) in learned {
+            prefixes.extend(rib.iter().map(|(p, _)| *p));
+        }
+        let all: Vec<(IpNet, Tunnels)> = prefixes
+            .iter()
+            .map(|p| (*p, self.paths(p, learned)))
             .collect();
         let _ = tx.send(InCommand::Routes(all)).await;
         self.sink.inbound.push(tx);
     }
 
-    pub fn learn(&mut self, tunnel: usize, prefix: IpNet, route: &Route) {
-        if self
-            .learned
-            .update(prefix, Candidate::from_route(tunnel, route))
-        {
-            self.pending.insert(prefix);
-        }
+    /// A tunnel's session learned, changed or withdrew `prefix`: it is
+    /// ranked again at the next flush.
+    pub fn changed(&mut self, prefix: IpNet) {
+        self.pending.insert(prefix);
     }
 
-    pub fn forget(&mut self, tunnel: usize, prefix: IpNet) {
-        if self.learned.withdraw(&prefix, tunnel) {
-            self.pending.insert(prefix);
+    /// Prefixes routed into the tunnels: learned ones (counted once
+    /// however many tunnels have them) and static ones.
+    pub fn count(&self, learned: Learned<'_>) -> usize {
+        let mut iters: Vec<_> = learned
+            .iter()
+            .map(|(_, r)| r.iter().map(|(p, _)| *p).peekable())
+            .collect();
+        let mut n = 0;
+        // A merge of the sorted tables.
+        while let Some(min) = iters.iter_mut().filter_map(|i| i.peek().copied()).min() {
+            for i in iters.iter_mut() {
+                if i.peek() == Some(&min) {
+                    i.next();
+                }
+            }
+            if !self.statics.contains_key(&min) {
+                n += 1;
+            }
         }
+        n + self.statics.len()
     }
 
     pub fn installed(&self) -> usize {
@@ -133,15 +159,19 @@ impl Routes {
 
     /// The paths of a prefix: static routes in tier 0, then the learned
     /// ones by rank (behind the static ones, if any).
-    fn paths(&self, prefix: &IpNet) -> Tunnels {
+    fn path_list(&self, prefix: &IpNet, learned: Learned<'_>) -> Vec<Path> {
         let statics = self.statics.get(prefix);
         let shift = u8::from(statics.is_some());
-        let mut paths: Tunnels = statics
+        let mut paths: Vec<Path> = statics
             .into_iter()
             .flatten()
             .map(|&tunnel| Path { tier: 0, tunnel })
             .collect();
-        for (tier, tunnel) in self.learned.ranked(prefix) {
+        let candidates: Vec<Candidate> = learned
+            .iter()
+            .filter_map(|(t, rib)| rib.get(prefix).map(|r| Candidate::from_route(*t, r)))
+            .collect();
+        for (tier, tunnel) in bgp::select::rank(&candidates) {
             if !paths.iter().any(|p| p.tunnel == tunnel) {
                 paths.push(Path {
                     tier: tier.saturating_add(shift),
@@ -153,16 +183,25 @@ impl Routes {
         paths
     }
 
+    /// [`Self::path_list`], as the shared copy.
+    fn paths(&mut self, prefix: &IpNet, learned: Learned<'_>) -> Tunnels {
+        let paths = self.path_list(prefix, learned);
+        self.lists
+            .entry(paths)
+            .or_insert_with_key(|p| Arc::from(p.as_slice()))
+            .clone()
+    }
+
     /// Applies what changed: kernel routes first, then the data plane's
     /// tables, in one batch.
-    pub async fn flush(&mut self) {
+    pub async fn flush(&mut self, learned: Learned<'_>) {
         if self.pending.is_empty() {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
         let mut batch = Vec::with_capacity(pending.len());
         for &prefix in &pending {
-            let paths = self.paths(&prefix);
+            let paths = self.paths(&prefix, learned);
             self.kernel_static(prefix).await;
             self.kernel_learned(prefix, !paths.is_empty()).await;
             batch.push((prefix, paths));
@@ -171,7 +210,7 @@ impl Routes {
             let _ = tx.send(InCommand::Routes(batch.clone())).await;
         }
         let _ = self.sink.out.send(OutCommand::Routes(batch)).await;
-        self.publish(&pending);
+        self.publish(&pending, learned);
     }
 
     /// The kernel route of a static prefix: there while it is static.
@@ -226,36 +265,27 @@ impl Routes {
     }
 
     /// The status document's view of the changed prefixes (the first
-    /// MAX_LISTED_ROUTES prefixes are listed; the count is complete).
-    fn publish(&self, changed: &BTreeSet<IpNet>) {
+    /// MAX_LISTED_ROUTES prefixes are listed; the count is the plane's).
+    fn publish(&self, changed: &BTreeSet<IpNet>, learned: Learned<'_>) {
         let names = &self.sink.names;
-        let views: Vec<(String, Vec<RoutePath>)> = changed
-            .iter()
-            .map(|p| {
-                let paths = self
-                    .paths(p)
+        status::update(&self.sink.board, |b| {
+            for p in changed {
+                let prefix = p.to_string();
+                let listed = b.routes.contains_key(&prefix);
+                if !listed && b.routes.len() >= status::MAX_LISTED_ROUTES {
+                    continue;
+                }
+                let paths: Vec<RoutePath> = self
+                    .path_list(p, learned)
                     .into_iter()
                     .map(|x| RoutePath {
                         tunnel: names.get(x.tunnel).cloned().unwrap_or_default(),
                         tier: x.tier,
                     })
                     .collect();
-                (p.to_string(), paths)
-            })
-            .collect();
-        let count = self.learned.len()
-            + self
-                .statics
-                .keys()
-                .filter(|p| self.learned.ranked(p).is_empty())
-                .count();
-        status::update(&self.sink.board, |b| {
-            for (prefix, paths) in views {
                 if paths.is_empty() {
                     b.routes.remove(&prefix);
-                } else if b.routes.len() < status::MAX_LISTED_ROUTES
-                    || b.routes.contains_key(&prefix)
-                {
+                } else {
                     b.routes.insert(
                         prefix,
                         RouteStatus {
@@ -265,7 +295,6 @@ impl Routes {
                     );
                 }
             }
-            b.routes_count = count;
         });
     }
 }

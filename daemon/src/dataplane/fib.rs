@@ -4,28 +4,40 @@
 //! One hash table per prefix length present, probed from the longest:
 //! a lookup costs one probe per distinct length (a handful in practice)
 //! whatever the number of prefixes, so thousands of BGP-learned routes
-//! cost the packet path no more than ten static ones.
+//! cost the packet path no more than ten static ones. An entry holds the
+//! index of its list of paths among the table's distinct lists (a few:
+//! combinations of tunnels and tiers), so 200,000 prefixes cost each
+//! table about 9 bytes apiece (hash slot, control byte, load factor).
 
 use ipnet::IpNet;
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// One tunnel able to carry a prefix, and its preference tier: tier 0 is
 /// the multipath set flows are spread over, higher tiers are backups
 /// (`bgp::select`). Static routes are tier 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Path {
     pub tier: u8,
     pub tunnel: usize,
 }
 
-/// The paths of a prefix, best tier first.
-pub type Tunnels = Vec<Path>;
+/// The paths of a prefix, best tier first. Shared: the BGP plane hands
+/// out one copy per distinct list (`Routes::paths`), so 200,000 prefixes
+/// over the same two tunnels cost each table a pointer, not a list.
+pub type Tunnels = Arc<[Path]>;
+
+/// Index into [`Fib::lists`].
+type ListId = u16;
 
 #[derive(Debug, Default, Clone)]
 pub struct Fib {
-    v4: Vec<(u8, HashMap<u32, Tunnels>)>,
-    v6: Vec<(u8, HashMap<u128, Tunnels>)>,
+    v4: Vec<(u8, HashMap<u32, ListId>)>,
+    v6: Vec<(u8, HashMap<u128, ListId>)>,
+    /// The distinct lists of paths in use (and some no longer used: they
+    /// are few, and kept until the table is rebuilt).
+    lists: Vec<Tunnels>,
 }
 
 fn mask4(a: u32, len: u8) -> u32 {
@@ -44,7 +56,7 @@ fn mask6(a: u128, len: u8) -> u128 {
     }
 }
 
-fn table<K>(tables: &mut Vec<(u8, HashMap<K, Tunnels>)>, len: u8) -> &mut HashMap<K, Tunnels> {
+fn table<K>(tables: &mut Vec<(u8, HashMap<K, ListId>)>, len: u8) -> &mut HashMap<K, ListId> {
     let pos = match tables.iter().position(|(l, _)| *l <= len) {
         Some(p) if tables[p].0 == len => p,
         Some(p) => {
@@ -59,18 +71,21 @@ fn table<K>(tables: &mut Vec<(u8, HashMap<K, Tunnels>)>, len: u8) -> &mut HashMa
     &mut tables[pos].1
 }
 
-/// Sets or (with no tunnels) removes one key.
+/// Sets or (with no list) removes one key.
 fn put<K: std::hash::Hash + Eq>(
-    tables: &mut Vec<(u8, HashMap<K, Tunnels>)>,
+    tables: &mut Vec<(u8, HashMap<K, ListId>)>,
     len: u8,
     key: K,
-    tunnels: Tunnels,
+    list: Option<ListId>,
 ) {
     let t = table(tables, len);
-    if tunnels.is_empty() {
-        t.remove(&key);
-    } else {
-        t.insert(key, tunnels);
+    match list {
+        Some(id) => {
+            t.insert(key, id);
+        }
+        None => {
+            t.remove(&key);
+        }
     }
     tables.retain(|(_, t)| !t.is_empty());
 }
@@ -87,7 +102,7 @@ impl Fib {
                 ts.push(p);
                 ts.sort();
             }
-            fib.set(net, ts);
+            fib.set(net, ts.into());
         }
         fib
     }
@@ -99,14 +114,67 @@ impl Fib {
         v4 + v6
     }
 
+    /// The id of `tunnels` among the distinct lists (added if new).
+    fn list_id(&mut self, tunnels: Tunnels) -> Option<ListId> {
+        if tunnels.is_empty() {
+            return None;
+        }
+        let found = self
+            .lists
+            .iter()
+            .position(|l| Arc::ptr_eq(l, &tunnels) || **l == *tunnels);
+        let pos = match found {
+            Some(p) => p,
+            None => {
+                // More distinct lists than ids: drop the unused ones.
+                if self.lists.len() > usize::from(ListId::MAX) {
+                    self.compact();
+                }
+                self.lists.push(tunnels);
+                self.lists.len() - 1
+            }
+        };
+        ListId::try_from(pos).ok()
+    }
+
+    /// Rebuilds the table of lists with only those in use.
+    fn compact(&mut self) {
+        let mut used = vec![false; self.lists.len()];
+        let ids = self.v4.iter().flat_map(|(_, t)| t.values());
+        for &id in ids.chain(self.v6.iter().flat_map(|(_, t)| t.values())) {
+            used[usize::from(id)] = true;
+        }
+        let mut map = vec![0; self.lists.len()];
+        let mut kept = Vec::new();
+        for (i, l) in self.lists.drain(..).enumerate() {
+            if used[i] {
+                map[i] = kept.len() as ListId;
+                kept.push(l);
+            }
+        }
+        self.lists = kept;
+        for (_, t) in self.v4.iter_mut() {
+            t.values_mut().for_each(|id| *id = map[usize::from(*id)]);
+        }
+        for (_, t) in self.v6.iter_mut() {
+            t.values_mut().for_each(|id| *id = map[usize::from(*id)]);
+        }
+    }
+
     /// Sets the tunnels of `net`; an empty list removes it.
     pub fn set(&mut self, net: IpNet, tunnels: Tunnels) {
         let net = net.trunc();
         let len = net.prefix_len();
+        let id = self.list_id(tunnels);
         match net {
-            IpNet::V4(n) => put(&mut self.v4, len, u32::from(n.addr()), tunnels),
-            IpNet::V6(n) => put(&mut self.v6, len, u128::from(n.addr()), tunnels),
+            IpNet::V4(n) => put(&mut self.v4, len, u32::from(n.addr()), id),
+            IpNet::V6(n) => put(&mut self.v6, len, u128::from(n.addr()), id),
         }
+    }
+
+    fn list(&self, id: Option<&ListId>) -> &[Path] {
+        id.and_then(|id| self.lists.get(usize::from(*id)))
+            .map_or(&[], |l| l)
     }
 
     /// The paths of exactly `net` (no longest-match).
@@ -124,7 +192,7 @@ impl Fib {
                 .find(|(l, _)| *l == n.prefix_len())
                 .and_then(|(_, t)| t.get(&u128::from(n.addr()))),
         };
-        found.map_or(&[], |v| v.as_slice())
+        self.list(found)
     }
 
     /// The paths of the longest prefix holding `dst`.
@@ -139,7 +207,7 @@ impl Fib {
                 self.v6.iter().find_map(|(l, t)| t.get(&mask6(a, *l)))
             }
         };
-        found.map_or(&[], |v| v.as_slice())
+        self.list(found)
     }
 
     /// Whether `tunnel` is a path of the longest prefix holding `addr`
@@ -188,18 +256,41 @@ mod tests {
         fib.set(n("10.51.231.0/24"), tier0(&[1, 2]));
         assert_eq!(
             fib.lookup_all("10.51.231.9".parse().unwrap()),
-            tier0(&[1, 2])
+            &*tier0(&[1, 2])
         );
         assert!(fib.routes_via("10.51.231.9".parse().unwrap(), 2));
         assert!(!fib.routes_via("10.51.231.9".parse().unwrap(), 0));
         assert_eq!(fib.len(), 2);
         fib.set(n("10.51.231.0/24"), tier0(&[2]));
-        assert_eq!(fib.lookup_all("10.51.231.9".parse().unwrap()), tier0(&[2]));
-        fib.set(n("10.51.231.0/24"), vec![]);
+        assert_eq!(
+            fib.lookup_all("10.51.231.9".parse().unwrap()),
+            &*tier0(&[2])
+        );
+        fib.set(n("10.51.231.0/24"), Arc::new([]));
         assert_eq!(fib.lookup("10.51.231.9".parse().unwrap()), Some(0));
         assert_eq!(fib.len(), 1);
-        fib.set(n("10.51.231.0/24"), vec![]);
+        fib.set(n("10.51.231.0/24"), Arc::new([]));
         assert_eq!(fib.len(), 1, "removing an absent prefix changes nothing");
+    }
+
+    #[test]
+    fn lists_are_shared_and_compacted() {
+        let mut fib = Fib::default();
+        fib.set(n("10.1.0.0/16"), tier0(&[0]));
+        fib.set(n("10.2.0.0/16"), tier0(&[0]));
+        fib.set(n("10.3.0.0/16"), tier0(&[1]));
+        fib.set(n("fd00::/8"), tier0(&[0, 1]));
+        assert_eq!(fib.lists.len(), 3, "equal lists share one id");
+        fib.set(n("10.3.0.0/16"), tier0(&[0, 1]));
+        assert_eq!(fib.lists.len(), 3, "the unused list stays until compacted");
+        fib.compact();
+        assert_eq!(fib.lists.len(), 2);
+        assert_eq!(fib.lookup("10.2.0.1".parse().unwrap()), Some(0));
+        assert_eq!(
+            fib.lookup_all("10.3.0.1".parse().unwrap()),
+            &*tier0(&[0, 1])
+        );
+        assert_eq!(fib.lookup_all("fd00::1".parse().unwrap()), &*tier0(&[0, 1]));
     }
 
     #[test]
