@@ -71,8 +71,8 @@ pub struct BgpPlane {
     peers: Vec<Option<Peer>>,
     conns: HashMap<(usize, ConnId), ConnTasks>,
     listeners: BTreeMap<IpAddr, (Arc<TcpListener>, JoinHandle<()>)>,
-    net_tx: mpsc::UnboundedSender<NetEvent>,
-    net_rx: mpsc::UnboundedReceiver<NetEvent>,
+    net_tx: mpsc::Sender<NetEvent>,
+    net_rx: mpsc::Receiver<NetEvent>,
     commands: mpsc::UnboundedReceiver<BgpCommand>,
     routes: Routes,
     board: Board,
@@ -103,7 +103,7 @@ impl BgpPlane {
         board: Board,
         commands: mpsc::UnboundedReceiver<BgpCommand>,
     ) -> std::io::Result<Self> {
-        let (net_tx, net_rx) = mpsc::unbounded_channel();
+        let (net_tx, net_rx) = mpsc::channel(tcp::NET_QUEUE);
         let mut plane = Self {
             peers: Vec::new(),
             conns: HashMap::new(),
@@ -183,15 +183,15 @@ impl BgpPlane {
         while let Some(a) = p.session.poll_action() {
             if let Action::Send(conn, bytes) = a {
                 if let Some(c) = self.conns.get(&(slot, conn)) {
-                    let _ = c.writer.send(Some(bytes));
+                    // The Cease, if there is room; the connection closes anyway.
+                    let _ = c.send(bytes);
                 }
             }
         }
         let conns: Vec<_> = self.conns.keys().filter(|k| k.0 == slot).copied().collect();
         for k in conns {
             if let Some(c) = self.conns.remove(&k) {
-                let _ = c.writer.send(None);
-                c.reader.abort();
+                c.close();
             }
         }
         match p.spec.tunnel() {
@@ -228,18 +228,21 @@ impl BgpPlane {
                 .filter_map(|p| p.session.poll_timeout())
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            // Timers and commands before input: a peer that floods us
+            // cannot starve the hold and keepalive timers of any session
+            // (its own included), and the input waits in bounded queues.
             tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                Some(ev) = self.net_rx.recv() => self.net_event(ev),
-                Some(cmd) = self.commands.recv() => self.command(cmd).await,
                 _ = tokio::time::sleep_until(deadline.into()) => {
                     let now = Instant::now();
                     for p in self.peers.iter_mut().flatten() {
                         p.session.handle_timeout(now);
                     }
                 }
+                Some(cmd) = self.commands.recv() => self.command(cmd).await,
                 _ = publish.tick() => self.publish(),
+                Some(ev) = self.net_rx.recv() => self.net_event(ev),
             }
         }
         // Shutdown: NOTIFICATION Cease to every peer, then close.
@@ -248,15 +251,7 @@ impl BgpPlane {
             p.session.stop(now);
         }
         self.drive().await;
-        let writers: Vec<_> = self
-            .conns
-            .drain()
-            .map(|(_, c)| {
-                let _ = c.writer.send(None);
-                c.reader.abort();
-                c.writer_task
-            })
-            .collect();
+        let writers: Vec<_> = self.conns.drain().map(|(_, c)| c.close()).collect();
         for w in writers {
             let _ = tokio::time::timeout(Duration::from_secs(1), w).await;
         }
@@ -319,7 +314,7 @@ impl BgpPlane {
             }
             NetEvent::Closed { peer, conn } => {
                 if let Some(c) = self.conns.remove(&(peer, conn)) {
-                    c.reader.abort();
+                    c.close();
                     if let Some(s) = self.session(peer) {
                         s.handle_closed(now, conn);
                     }
@@ -401,22 +396,33 @@ impl BgpPlane {
                     let result =
                         tcp::dial(local, peer, ttl, md5.as_ref().map(|k| k.expose()), timeout)
                             .await;
-                    let _ = tx.send(NetEvent::Dialed {
-                        peer: pi,
-                        conn,
-                        result,
-                    });
+                    let _ = tx
+                        .send(NetEvent::Dialed {
+                            peer: pi,
+                            conn,
+                            result,
+                        })
+                        .await;
                 });
             }
             Action::Send(conn, bytes) => {
-                if let Some(c) = self.conns.get(&(pi, conn)) {
-                    let _ = c.writer.send(Some(bytes));
+                let full = self.conns.get(&(pi, conn)).is_some_and(|c| !c.send(bytes));
+                if full {
+                    tracing::warn!(
+                        queued = tcp::WRITE_QUEUE,
+                        "BGP peer does not read what we send; closing the connection"
+                    );
+                    if let Some(c) = self.conns.remove(&(pi, conn)) {
+                        c.close();
+                    }
+                    if let Some(s) = self.session(pi) {
+                        s.handle_closed(Instant::now(), conn);
+                    }
                 }
             }
             Action::Close(conn) => {
                 if let Some(c) = self.conns.remove(&(pi, conn)) {
-                    let _ = c.writer.send(None);
-                    c.reader.abort();
+                    c.close();
                 }
             }
         }

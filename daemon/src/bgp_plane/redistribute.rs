@@ -27,6 +27,9 @@ impl BgpPlane {
     /// Azure → on-premises: each LAN router gets every prefix some tunnel
     /// carries, with its own preferences.
     fn export_to_lan(&mut self) {
+        if !self.live().any(|p| p.spec.tunnel().is_none()) {
+            return;
+        }
         let learned: Vec<(&IpNet, &bgp::Route)> = self
             .live()
             .filter(|p| p.spec.tunnel().is_some())
@@ -120,16 +123,12 @@ impl BgpPlane {
             .filter(|p| p.spec.tunnel().is_none() && p.session.state() == State::Established)
             .collect();
         let mut azure = BTreeMap::new();
-        let carried: BTreeSet<IpNet> = self
-            .live()
-            .filter(|p| p.spec.tunnel().is_some())
-            .flat_map(|p| p.session.rib().iter().map(|(n, _)| *n))
-            .collect();
-        for prefix in carried.iter().take(status::MAX_LISTED_ROUTES) {
+        let ribs = super::tunnel_ribs(&self.peers);
+        for prefix in super::routes::merged(&ribs).take(status::MAX_LISTED_ROUTES) {
             let sent = lan_up.iter().filter_map(|p| {
                 p.session
                     .advertised()
-                    .get(prefix)
+                    .get(&prefix)
                     .map(|r| (p.session.is_ibgp(), r.local_pref.unwrap_or(0)))
             });
             azure.insert(prefix.to_string(), LanPreference::of(sent).name().into());
@@ -147,7 +146,7 @@ impl BgpPlane {
             over_limit: self.over_limit,
             advertised_to_azure: to_azure,
             azure_prefixes: azure,
-            azure_prefixes_count: carried.len(),
+            azure_prefixes_count: super::routes::merged(&ribs).count(),
         }
     }
 }

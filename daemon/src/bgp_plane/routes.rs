@@ -12,6 +12,7 @@ use crate::dataplane::inbound::InCommand;
 use crate::dataplane::outbound::OutCommand;
 use crate::status::{self, Board, RoutePath, RouteStatus};
 use bgp::{Candidate, Rib};
+use futures::StreamExt;
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -40,8 +41,41 @@ impl RouteSink {
     }
 }
 
+/// Prefixes per batch to the kernel and the data plane.
+const FLUSH_CHUNK: usize = 4096;
+
+/// Netlink route requests in flight at once.
+const KERNEL_IN_FLIGHT: usize = 64;
+
+/// One kernel route to add or delete.
+#[derive(Debug, Clone, Copy)]
+struct KernelOp {
+    prefix: IpNet,
+    /// Proto bgp in the configured table (else the static route).
+    learned: bool,
+    add: bool,
+}
+
 /// The tunnels' sessions' tables: (tunnel, its session's Adj-RIB-In).
 pub type Learned<'a> = &'a [(usize, &'a Rib)];
+
+/// Every prefix of the tunnels' tables once, in order (a merge of the
+/// sorted tables; nothing is collected).
+pub fn merged<'a>(learned: Learned<'a>) -> impl Iterator<Item = IpNet> + 'a {
+    let mut iters: Vec<_> = learned
+        .iter()
+        .map(|(_, r)| r.iter().map(|(p, _)| *p).peekable())
+        .collect();
+    std::iter::from_fn(move || {
+        let min = iters.iter_mut().filter_map(|i| i.peek().copied()).min()?;
+        for i in iters.iter_mut() {
+            if i.peek() == Some(&min) {
+                i.next();
+            }
+        }
+        Some(min)
+    })
+}
 
 /// Learned prefixes and the static routes they combine with.
 pub struct Routes {
@@ -78,7 +112,7 @@ impl Routes {
             kernel_errors: 0,
             lists: HashMap::new(),
         };
-        let pending = std::mem::take(&mut routes.pending);
+        let pending: Vec<IpNet> = std::mem::take(&mut routes.pending).into_iter().collect();
         routes.publish(&pending, &[]);
         routes
     }
@@ -134,23 +168,10 @@ impl Routes {
     /// Prefixes routed into the tunnels: learned ones (counted once
     /// however many tunnels have them) and static ones.
     pub fn count(&self, learned: Learned<'_>) -> usize {
-        let mut iters: Vec<_> = learned
-            .iter()
-            .map(|(_, r)| r.iter().map(|(p, _)| *p).peekable())
-            .collect();
-        let mut n = 0;
-        // A merge of the sorted tables.
-        while let Some(min) = iters.iter_mut().filter_map(|i| i.peek().copied()).min() {
-            for i in iters.iter_mut() {
-                if i.peek() == Some(&min) {
-                    i.next();
-                }
-            }
-            if !self.statics.contains_key(&min) {
-                n += 1;
-            }
-        }
-        n + self.statics.len()
+        let only_learned = merged(learned)
+            .filter(|p| !self.statics.contains_key(p))
+            .count();
+        only_learned + self.statics.len()
     }
 
     pub fn installed(&self) -> usize {
@@ -193,80 +214,104 @@ impl Routes {
     }
 
     /// Applies what changed: kernel routes first, then the data plane's
-    /// tables, in one batch.
+    /// tables, in batches of at most [`FLUSH_CHUNK`] prefixes (so that a
+    /// full table arriving at once never needs a full-table batch in each
+    /// of the data-plane tasks' queues).
     pub async fn flush(&mut self, learned: Learned<'_>) {
         if self.pending.is_empty() {
             return;
         }
-        let pending = std::mem::take(&mut self.pending);
-        let mut batch = Vec::with_capacity(pending.len());
-        for &prefix in &pending {
-            let paths = self.paths(&prefix, learned);
-            self.kernel_static(prefix).await;
-            self.kernel_learned(prefix, !paths.is_empty()).await;
-            batch.push((prefix, paths));
+        let pending: Vec<IpNet> = std::mem::take(&mut self.pending).into_iter().collect();
+        for chunk in pending.chunks(FLUSH_CHUNK) {
+            let mut batch = Vec::with_capacity(chunk.len());
+            let mut ops = Vec::new();
+            for &prefix in chunk {
+                let paths = self.paths(&prefix, learned);
+                self.kernel_ops(prefix, !paths.is_empty(), &mut ops);
+                batch.push((prefix, paths));
+            }
+            self.apply_kernel(ops).await;
+            for tx in &self.sink.inbound {
+                let _ = tx.send(InCommand::Routes(batch.clone())).await;
+            }
+            let _ = self.sink.out.send(OutCommand::Routes(batch)).await;
+            self.publish(chunk, learned);
         }
-        for tx in &self.sink.inbound {
-            let _ = tx.send(InCommand::Routes(batch.clone())).await;
-        }
-        let _ = self.sink.out.send(OutCommand::Routes(batch)).await;
-        self.publish(&pending, learned);
     }
 
-    /// The kernel route of a static prefix: there while it is static.
-    async fn kernel_static(&mut self, prefix: IpNet) {
+    /// What the kernel needs for `prefix`: its static route while it is
+    /// static; its learned route (proto bgp) while some tunnel carries it
+    /// and it is not also static (the static route serves).
+    fn kernel_ops(&self, prefix: IpNet, carried: bool, ops: &mut Vec<KernelOp>) {
         let want = self.statics.contains_key(&prefix);
-        let have = self.static_in_kernel.contains(&prefix);
-        let s = &self.sink;
-        let (addr, len, attrs) = (prefix.addr(), prefix.prefix_len(), RouteAttrs::default());
-        if want && !have {
-            match s.nl.add_route(s.ifindex, addr, len, attrs).await {
-                Ok(()) => {
-                    self.static_in_kernel.insert(prefix);
-                }
-                Err(e) => {
-                    self.kernel_errors += 1;
-                    tracing::warn!(%prefix, error = %e, "cannot add the kernel route of a static prefix");
-                }
-            }
-        } else if !want && have {
-            if let Err(e) = s.nl.del_route(s.ifindex, addr, len, attrs).await {
-                self.kernel_errors += 1;
-                tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a static prefix");
-            }
-            self.static_in_kernel.remove(&prefix);
+        if want != self.static_in_kernel.contains(&prefix) {
+            ops.push(KernelOp {
+                prefix,
+                learned: false,
+                add: want,
+            });
+        }
+        let want = carried && !self.statics.contains_key(&prefix);
+        if want != self.in_kernel.contains(&prefix) {
+            ops.push(KernelOp {
+                prefix,
+                learned: true,
+                add: want,
+            });
         }
     }
 
-    /// The kernel route of a learned prefix: there while some tunnel
-    /// carries it and it is not also static (the static route serves).
-    async fn kernel_learned(&mut self, prefix: IpNet, carried: bool) {
-        let want = carried && !self.statics.contains_key(&prefix);
-        let have = self.in_kernel.contains(&prefix);
+    /// Carries out `ops`, up to [`KERNEL_IN_FLIGHT`] netlink requests at a
+    /// time (one awaited request per prefix took 200,000 round trips).
+    async fn apply_kernel(&mut self, ops: Vec<KernelOp>) {
         let s = &self.sink;
-        let (addr, len) = (prefix.addr(), prefix.prefix_len());
-        if want && !have {
-            match s.nl.add_route(s.ifindex, addr, len, s.attrs()).await {
-                Ok(()) => {
-                    self.in_kernel.insert(prefix);
+        let results: Vec<(KernelOp, std::io::Result<()>)> = futures::stream::iter(ops)
+            .map(|op| async move {
+                let (addr, len) = (op.prefix.addr(), op.prefix.prefix_len());
+                let attrs = if op.learned {
+                    s.attrs()
+                } else {
+                    RouteAttrs::default()
+                };
+                let r = if op.add {
+                    s.nl.add_route(s.ifindex, addr, len, attrs).await
+                } else {
+                    s.nl.del_route(s.ifindex, addr, len, attrs).await
+                };
+                (op, r)
+            })
+            .buffer_unordered(KERNEL_IN_FLIGHT)
+            .collect()
+            .await;
+        for (op, r) in results {
+            let set = if op.learned {
+                &mut self.in_kernel
+            } else {
+                &mut self.static_in_kernel
+            };
+            match (op.add, r) {
+                (true, Ok(())) => {
+                    set.insert(op.prefix);
                 }
-                Err(e) => {
+                (false, r) => {
+                    // Gone from our books either way.
+                    set.remove(&op.prefix);
+                    if let Err(e) = r {
+                        self.kernel_errors += 1;
+                        tracing::warn!(prefix = %op.prefix, learned = op.learned, error = %e, "cannot delete a kernel route");
+                    }
+                }
+                (true, Err(e)) => {
                     self.kernel_errors += 1;
-                    tracing::warn!(%prefix, error = %e, "cannot add the kernel route for a learned prefix");
+                    tracing::warn!(prefix = %op.prefix, learned = op.learned, error = %e, "cannot add a kernel route");
                 }
             }
-        } else if !want && have {
-            if let Err(e) = s.nl.del_route(s.ifindex, addr, len, s.attrs()).await {
-                self.kernel_errors += 1;
-                tracing::warn!(%prefix, error = %e, "cannot delete the kernel route of a withdrawn prefix");
-            }
-            self.in_kernel.remove(&prefix);
         }
     }
 
     /// The status document's view of the changed prefixes (the first
     /// MAX_LISTED_ROUTES prefixes are listed; the count is the plane's).
-    fn publish(&self, changed: &BTreeSet<IpNet>, learned: Learned<'_>) {
+    fn publish(&self, changed: &[IpNet], learned: Learned<'_>) {
         let names = &self.sink.names;
         status::update(&self.sink.board, |b| {
             for p in changed {

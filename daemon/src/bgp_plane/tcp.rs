@@ -13,6 +13,17 @@ use tokio::task::JoinHandle;
 
 pub const BGP_PORT: u16 = 179;
 
+/// Backpressure. Readers hand the plane at most this many chunks (16 KiB
+/// each) before they wait: a peer that sends faster than the plane
+/// decodes fills its TCP window and is slowed by TCP, and vwand's memory
+/// stays bounded (1 MiB per plane).
+pub const NET_QUEUE: usize = 64;
+/// Messages queued for one connection's writer. What vwand sends is
+/// bounded by its own tables (a few UPDATEs of 4 KiB per thousand
+/// prefixes) and keepalives; a peer that stops reading until this fills
+/// has its connection closed.
+pub const WRITE_QUEUE: usize = 1024;
+
 /// What the connection tasks report to the BGP plane.
 pub enum NetEvent {
     Dialed {
@@ -144,14 +155,14 @@ pub fn listen(
     sock.listen(16)
 }
 
-pub async fn accept_loop(l: std::sync::Arc<TcpListener>, tx: mpsc::UnboundedSender<NetEvent>) {
+pub async fn accept_loop(l: std::sync::Arc<TcpListener>, tx: mpsc::Sender<NetEvent>) {
     let mut failures = 0u32;
     loop {
         match l.accept().await {
             Ok((stream, from)) => {
                 failures = 0;
                 let _ = stream.set_nodelay(true);
-                if tx.send(NetEvent::Accepted { stream, from }).is_err() {
+                if tx.send(NetEvent::Accepted { stream, from }).await.is_err() {
                     return;
                 }
             }
@@ -166,18 +177,38 @@ pub async fn accept_loop(l: std::sync::Arc<TcpListener>, tx: mpsc::UnboundedSend
     }
 }
 
-/// A running connection: its writer's queue (None closes) and its reader.
+/// A running connection: its writer's queue and its two tasks.
 pub struct ConnTasks {
-    pub writer: mpsc::UnboundedSender<Option<Vec<u8>>>,
-    pub reader: JoinHandle<()>,
-    pub writer_task: JoinHandle<()>,
+    writer: mpsc::Sender<Vec<u8>>,
+    reader: JoinHandle<()>,
+    writer_task: JoinHandle<()>,
+}
+
+impl ConnTasks {
+    /// Queues octets for the peer. False when the queue is full (the peer
+    /// has not read [`WRITE_QUEUE`] messages): close the connection.
+    #[must_use]
+    pub fn send(&self, bytes: Vec<u8>) -> bool {
+        !matches!(
+            self.writer.try_send(bytes),
+            Err(mpsc::error::TrySendError::Full(_))
+        )
+    }
+
+    /// Stops reading, writes what is queued, then shuts the socket down.
+    /// The writer task is returned, to wait for at exit.
+    pub fn close(self) -> JoinHandle<()> {
+        self.reader.abort();
+        drop(self.writer);
+        self.writer_task
+    }
 }
 
 pub fn spawn(
     stream: TcpStream,
     peer: usize,
     conn: ConnId,
-    tx: mpsc::UnboundedSender<NetEvent>,
+    tx: mpsc::Sender<NetEvent>,
 ) -> ConnTasks {
     let (mut rd, mut wr) = stream.into_split();
     let rtx = tx.clone();
@@ -186,29 +217,25 @@ pub fn spawn(
         loop {
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
-                    let _ = rtx.send(NetEvent::Closed { peer, conn });
+                    let _ = rtx.send(NetEvent::Closed { peer, conn }).await;
                     return;
                 }
                 Ok(n) => {
                     let data = buf[..n].to_vec();
-                    if rtx.send(NetEvent::Data { peer, conn, data }).is_err() {
+                    // Waits while the plane is behind (backpressure).
+                    if rtx.send(NetEvent::Data { peer, conn, data }).await.is_err() {
                         return;
                     }
                 }
             }
         }
     });
-    let (wtx, mut wrx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+    let (wtx, mut wrx) = mpsc::channel::<Vec<u8>>(WRITE_QUEUE);
     let writer_task = tokio::spawn(async move {
-        while let Some(msg) = wrx.recv().await {
-            match msg {
-                Some(bytes) => {
-                    if wr.write_all(&bytes).await.is_err() {
-                        let _ = tx.send(NetEvent::Closed { peer, conn });
-                        return;
-                    }
-                }
-                None => break,
+        while let Some(bytes) = wrx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                let _ = tx.send(NetEvent::Closed { peer, conn }).await;
+                return;
             }
         }
         let _ = wr.shutdown().await;
