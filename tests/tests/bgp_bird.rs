@@ -177,11 +177,15 @@ fn bird_learns_exactly_our_prefixes_and_we_learn_and_route_its() {
         1,
         "no session reset"
     );
-    assert_eq!(
-        bed.vwand.status()["tunnels"]["hub0"]["bgp"]["advertised"]
-            .as_array()
-            .map(Vec::len),
-        Some(2)
+    wait_until(
+        "status shows the two prefixes",
+        Duration::from_secs(5),
+        || {
+            bed.vwand.status()["tunnels"]["hub0"]["bgp"]["advertised"]
+                .as_array()
+                .map(Vec::len)
+                == Some(2)
+        },
     );
 
     // BIRD freezes (SIGSTOP): no FIN, no keepalives. vwand's hold timer

@@ -29,6 +29,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
+/// How long changes to learned routes gather before they are passed to
+/// the other side (see `redistribute.rs`).
+const REDISTRIBUTE_DELAY: Duration = Duration::from_millis(100);
+
 /// From the control plane and the reload handler.
 pub enum BgpCommand {
     /// A tunnel's SAs are up (true) or its IKE SA died (false).
@@ -88,6 +92,10 @@ pub struct BgpPlane {
     /// What the LAN routers taught us (or the configuration) changed: the
     /// tunnels' exports are due.
     azure_dirty: bool,
+    /// When the pending redistribution runs: changes are gathered for
+    /// [`REDISTRIBUTE_DELAY`], so that a table arriving in many UPDATEs
+    /// is passed on once, not once per UPDATE.
+    redistribute_at: Option<Instant>,
     /// The encryption guard's last verdicts on learned prefixes.
     refused: Vec<Finding>,
     shadowed: Vec<Finding>,
@@ -119,6 +127,7 @@ impl BgpPlane {
             redist,
             lan_dirty: true,
             azure_dirty: true,
+            redistribute_at: None,
             refused: Vec::new(),
             shadowed: Vec::new(),
             over_limit: 0,
@@ -226,6 +235,7 @@ impl BgpPlane {
             let deadline = self
                 .live()
                 .filter_map(|p| p.session.poll_timeout())
+                .chain(self.redistribute_at)
                 .min()
                 .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             // Timers and commands before input: a peer that floods us
@@ -307,7 +317,9 @@ impl BgpPlane {
                     None => tracing::debug!(%from, "BGP connection refused by the session state"),
                 }
             }
-            NetEvent::Data { peer, conn, data } => {
+            NetEvent::Data {
+                peer, conn, data, ..
+            } => {
                 if let Some(s) = self.session(peer) {
                     s.handle_data(now, conn, &data);
                 }
@@ -371,7 +383,20 @@ impl BgpPlane {
             if !self.lan_dirty && !self.azure_dirty {
                 break;
             }
-            self.redistribute();
+            let now = Instant::now();
+            match self.redistribute_at {
+                Some(at) if at <= now => {
+                    self.redistribute_at = None;
+                    self.redistribute();
+                    // What we advertise changed: status shows it now.
+                    self.publish();
+                }
+                Some(_) => break,
+                None => {
+                    self.redistribute_at = Some(now + REDISTRIBUTE_DELAY);
+                    break;
+                }
+            }
         }
         let learned = tunnel_ribs(&self.peers);
         self.routes.flush(&learned).await;

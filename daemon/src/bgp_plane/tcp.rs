@@ -18,6 +18,10 @@ pub const BGP_PORT: u16 = 179;
 /// decodes fills its TCP window and is slowed by TCP, and vwand's memory
 /// stays bounded (1 MiB per plane).
 pub const NET_QUEUE: usize = 64;
+/// Chunks one connection may have in [`NET_QUEUE`] at once, so that a
+/// flooding peer cannot fill the queue in front of another peer's
+/// keepalives (head-of-line blocking would expire its hold timer).
+pub const PER_CONN_QUEUE: usize = 4;
 /// Messages queued for one connection's writer. What vwand sends is
 /// bounded by its own tables (a few UPDATEs of 4 KiB per thousand
 /// prefixes) and keepalives; a peer that stops reading until this fills
@@ -39,6 +43,9 @@ pub enum NetEvent {
         peer: usize,
         conn: ConnId,
         data: Vec<u8>,
+        /// One of the connection's [`PER_CONN_QUEUE`] slots, freed when
+        /// the plane drops the event.
+        _slot: tokio::sync::OwnedSemaphorePermit,
     },
     Closed {
         peer: usize,
@@ -212,9 +219,15 @@ pub fn spawn(
 ) -> ConnTasks {
     let (mut rd, mut wr) = stream.into_split();
     let rtx = tx.clone();
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(PER_CONN_QUEUE));
     let reader = tokio::spawn(async move {
         let mut buf = vec![0u8; 16 * 1024];
         loop {
+            // Wait for a slot before reading: a peer ahead of the plane
+            // waits in its own TCP window.
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => {
                     let _ = rtx.send(NetEvent::Closed { peer, conn }).await;
@@ -223,7 +236,13 @@ pub fn spawn(
                 Ok(n) => {
                     let data = buf[..n].to_vec();
                     // Waits while the plane is behind (backpressure).
-                    if rtx.send(NetEvent::Data { peer, conn, data }).await.is_err() {
+                    let ev = NetEvent::Data {
+                        peer,
+                        conn,
+                        data,
+                        _slot: slot,
+                    };
+                    if rtx.send(ev).await.is_err() {
                         return;
                     }
                 }
