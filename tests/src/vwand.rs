@@ -275,6 +275,26 @@ impl VwandPair {
     }
 }
 
+/// vwand alone in `ns` as side A of `spec` (outer [`A_OUTER`], inner
+/// [`A_INNER`], `10.20.0.0/16` into the tunnel), keyed by hand, for a peer
+/// that is not vwand. Returns it with the keys A sends with (SPI
+/// [`SPI_AB`]) and the keys it accepts (SPI [`SPI_BA`]).
+pub fn start_manual_a(scratch: &ScratchDir, ns: Netns, spec: &TunnelSpec) -> (Side, Keys, Keys) {
+    let ab = keys(spec, SPI_AB);
+    let ba = keys(spec, SPI_BA);
+    let side = start_side(
+        scratch,
+        ns,
+        "vwand",
+        spec,
+        [A_OUTER, B_OUTER, A_INNER, "10.20.0.0/16"],
+        &ab,
+        &ba,
+        spec.replay_window,
+    );
+    (side, ab, ba)
+}
+
 #[allow(clippy::too_many_arguments)]
 fn start_side(
     scratch: &ScratchDir,
