@@ -39,6 +39,17 @@ fn reload_adds_and_removes_tunnels_and_keys_the_next_sa_leaving_the_rest_alone()
     let o = DualHubOptions::default();
     let full = o.vwand_config();
     let bed = start(o);
+    // The data plane's SPIs reach status a moment after the IKE SAs.
+    wait_until(
+        "both tunnels' SPIs in status",
+        Duration::from_secs(10),
+        || {
+            TUNNELS.iter().all(|t| {
+                let (i, o) = spis(&bed, t);
+                !i.is_empty() && !o.is_empty()
+            })
+        },
+    );
     let hub0 = spis(&bed, TUNNELS[0]);
     let hub1 = spis(&bed, TUNNELS[1]);
 
