@@ -9,20 +9,13 @@
 
 use netns::bird::{ipv4_prefixes, BgpNeighbor, Bird, BirdOptions};
 use netns::hub_bed::{bird_options, HubBed, HubBedOptions};
+use netns::stats::{vm_hwm_kib, vm_rss_kib};
 use netns::{poll_until, veth_pair, Netns};
 use std::time::{Duration, Instant};
 
 /// `VmRSS` and `VmHWM` of `pid`, KiB.
 fn memory(pid: u32) -> (u64, u64) {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (vm_rss_kib(pid), vm_hwm_kib(pid))
 }
 
 struct Sample {

@@ -95,6 +95,28 @@ pub fn link_stats(ns: &Netns, ifname: &str) -> LinkStats {
     }
 }
 
+/// A memory field of `/proc/PID/status` in KiB (`"VmRSS"`, `"VmHWM"`, ...);
+/// 0 if the process is gone.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Resident set size (VmRSS) of a process in KiB; 0 if gone.
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmRSS")
+}
+
+/// Peak resident set size (VmHWM) of a process in KiB; 0 if gone.
+pub fn vm_hwm_kib(pid: u32) -> u64 {
+    proc_status_kib(pid, "VmHWM")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,6 +12,7 @@
 //! ```
 
 use netns::bird::{BgpNeighbor, Bird, BirdOptions};
+use netns::stats::vm_rss_kib;
 use netns::vwand::start_daemon;
 use netns::{scratch_dir, veth_pair, wait_until, workspace_root, Netns};
 use serde_json::Value;
@@ -30,16 +31,6 @@ fn config() -> String {
          [[tunnel]]\nname = \"hub0\"\nlocal = \"192.168.20.2\"\npeer = \"10.51.230.4\"\ntransport = \"raw\"\nroutes = [\"10.52.0.0/16\"]\n\n\
          [tunnel.ike]\npsk = \"not-a-secret-0123456789abcdef\"\ninitiate = false\n"
     )
-}
-
-fn vm_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 #[test]

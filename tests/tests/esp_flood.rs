@@ -13,20 +13,11 @@
 use netns::capture::Capture;
 use netns::iperf::{iperf3_run, Iperf3Opts, Iperf3Server, IPERF3_PORT};
 use netns::seqstream::{SeqStream, SeqStreamOptions};
+use netns::stats::vm_rss_kib;
 use netns::vwand::{TunnelSpec, VwandPair, A_INNER, A_OUTER, B_INNER, B_OUTER};
 use netns::{ping, veth_pair, wait_until, workspace_bin, Netns};
 use serde_json::Value;
 use std::time::Duration;
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// The ESP bytes of the first packet from A in `pcap` (raw or in UDP).
 fn first_esp(pcap: &std::path::Path) -> String {
@@ -86,7 +77,7 @@ fn run(transport: &'static str) {
 
     let (got0, lost0, rate0) = good_traffic(&pair, 6001);
     let pid = pair.b.daemon.pid();
-    let (rss0, log0) = (rss_kib(pid), pair.b.daemon.log().lines().count());
+    let (rss0, log0) = (vm_rss_kib(pid), pair.b.daemon.log().lines().count());
 
     let bin = workspace_bin("espflood");
     let spi = format!("{:#x}", pair.ab.spi);
@@ -116,7 +107,7 @@ fn run(transport: &'static str) {
     let text = std::fs::read_to_string(&out).unwrap_or_default();
     let sent: Value = serde_json::from_str(text.lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("{e}: {text}"));
-    let (rss1, log1) = (rss_kib(pid), pair.b.daemon.log().lines().count());
+    let (rss1, log1) = (vm_rss_kib(pid), pair.b.daemon.log().lines().count());
     let s = pair.b.status();
     let t = &s["tunnels"]["hub0"];
     let transports = &s["transports"];

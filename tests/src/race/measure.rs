@@ -94,16 +94,7 @@ pub fn machine_busy_s() -> f64 {
     total.saturating_sub(idle) as f64 / clk_tck()
 }
 
-/// Peak resident set size (VmHWM) of a process in KiB; 0 if gone.
-pub fn vm_hwm_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
+pub use crate::stats::vm_hwm_kib;
 
 fn pids(bed: &Bed) -> Vec<(&'static str, u32)> {
     bed.ends
