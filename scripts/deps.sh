@@ -40,3 +40,9 @@ if ! python3 -c 'import scapy.layers.ipsec, cryptography, prometheus_client' 2>/
   python3 -m pip install --quiet --disable-pip-version-check scapy cryptography prometheus_client \
     || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages scapy cryptography prometheus_client
 fi
+
+# cargo deny (scripts/deny.sh), from crates.io with its locked dependencies.
+if ! command -v cargo-deny >/dev/null; then
+  echo "deps: installing cargo-deny"
+  cargo install --quiet --locked cargo-deny
+fi

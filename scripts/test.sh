@@ -11,7 +11,11 @@ fi
 scripts/deps.sh
 
 cargo fmt --all -- --check
+# clippy's incompatible_msrv holds the code to rust-version; msrv.sh holds
+# the dependencies to it; cargo deny checks licenses, bans and sources.
 cargo clippy --workspace --all-targets -- -D warnings
+scripts/msrv.sh
+scripts/deny.sh
 cargo build -p vwand
 export VWAND_BIN="$PWD/target/debug/vwand"
 

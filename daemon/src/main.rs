@@ -20,6 +20,12 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+// Never a daemon with the fuzzers' stand-in for Diffie-Hellman.
+const _: () = assert!(
+    !ike::crypto::INSECURE_TEST_CRYPTO,
+    "vwand-ike's insecure-test-crypto feature is for fuzzing only"
+);
+
 #[derive(Parser)]
 #[command(name = "vwand", version, about)]
 struct Cli {

@@ -247,6 +247,8 @@ pub fn render(s: &Status) -> String {
         ("undecodable", ike.undecodable),
         ("unknown_spi", ike.unknown_spi),
         ("unconfigured", ike.unconfigured),
+        ("refused", ike.refused),
+        ("unexpected", ike.unexpected),
         ("half_open_cap", ike.half_open_refused),
     ] {
         f.sample("ike_dropped_total", &[("reason", reason)], v);

@@ -270,6 +270,12 @@ pub struct IkeResponderStatus {
     pub unknown_spi: u64,
     /// IKE_SA_INIT requests from addresses no tunnel is configured for.
     pub unconfigured: u64,
+    /// IKE_SA_INIT requests refused with a notify (no proposal chosen,
+    /// INVALID_KE_PAYLOAD, a bad public value): no state kept.
+    pub refused: u64,
+    /// Datagrams no SA or exchange expected (a response to nothing, a
+    /// request while the tunnel closes).
+    pub unexpected: u64,
     pub simultaneous_start: u64,
     /// Liveness checks started because ESP went out unanswered, and the
     /// times a tunnel became suspect.

@@ -289,6 +289,8 @@ pub fn render(doc: &Value) -> String {
                 "undecodable",
                 "unknown_spi",
                 "unconfigured",
+                "refused",
+                "unexpected",
                 "half_open_refused",
                 "half_open_expired"
             ]

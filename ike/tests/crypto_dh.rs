@@ -1,6 +1,8 @@
 //! Diffie-Hellman for every group against Python's pow() and
 //! `cryptography` (fixtures/crypto/gen_vectors.py), and RFC 7748 §6.1.
 
+#![cfg(not(feature = "insecure-test-crypto"))]
+
 use ike::crypto::{CryptoError, DhGroup, DhKeyPair, PublicValueProblem, Rng, RngFailure};
 use serde_json::Value;
 

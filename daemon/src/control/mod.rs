@@ -8,6 +8,7 @@
 mod events;
 mod install;
 mod reconfigure;
+mod udp500;
 
 pub use reconfigure::ControlCommand;
 
@@ -25,14 +26,12 @@ use crate::underlay::PathChange;
 use config::Config;
 use ike::crypto::SystemRng;
 use ike::endpoint::{Datagram, DatagramEvent, Dropped, Endpoint, TunnelId};
-use ike::sa::{IKE_PORT, NAT_T_PORT};
+use ike::sa::NAT_T_PORT;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
 
 /// How often the data plane's counters are sampled for liveness.
 const OBSERVE_EVERY: Duration = Duration::from_millis(20);
@@ -69,7 +68,7 @@ pub struct Control {
     ep: Endpoint,
     /// By tunnel index; `None` for manually keyed tunnels.
     tunnels: Vec<Option<TunnelCtl>>,
-    udp500: BTreeMap<IpAddr, Arc<UdpSocket>>,
+    udp500: udp500::Udp500,
     sockets: Vec<Arc<TransportSocket>>,
     socket_index: BTreeMap<(Kind, IpAddr), usize>,
     in_commands: Vec<mpsc::Sender<InCommand>>,
@@ -79,9 +78,6 @@ pub struct Control {
     activity: Activities,
     paths: mpsc::Receiver<PathChange>,
     commands: mpsc::Receiver<ControlCommand>,
-    /// Where the UDP 500 readers send (one more per new local address).
-    ike_tx: mpsc::Sender<IkeDatagram>,
-    readers: Vec<JoinHandle<()>>,
     board: Board,
     /// Data-plane changes not yet confirmed: IKE messages wait for them.
     acks: Vec<oneshot::Receiver<()>>,
@@ -147,19 +143,9 @@ impl Control {
             .enumerate()
             .map(|(i, s)| ((s.kind(), s.local_addr().ip()), i))
             .collect();
-        let mut udp500 = BTreeMap::new();
-        let mut readers = Vec::new();
+        let mut udp500 = udp500::Udp500::new(dp.ike_tx.clone());
         for t in tunnels.iter().flatten() {
-            if udp500.contains_key(&t.local) {
-                continue;
-            }
-            let s = Arc::new(
-                UdpSocket::bind(SocketAddr::new(t.local, IKE_PORT))
-                    .await
-                    .map_err(|e| format!("cannot bind IKE port {}:{IKE_PORT}: {e}", t.local))?,
-            );
-            readers.push(tokio::spawn(read_udp500(s.clone(), dp.ike_tx.clone())));
-            udp500.insert(t.local, s);
+            udp500.open(t.local, t.peer)?;
         }
         // Tunnels join the endpoint once the sockets are bound:
         // initiators start at once.
@@ -179,8 +165,6 @@ impl Control {
             activity: dp.activity.clone(),
             paths: inputs.paths,
             commands: inputs.commands,
-            ike_tx: dp.ike_tx.clone(),
-            readers,
             board,
             acks: Vec::new(),
             slow_acks: 0,
@@ -329,7 +313,7 @@ impl Control {
                 to: d.remote,
             }];
             self.sockets[s].send_all(&msg, |_, _| {}).await;
-        } else if let Some(s) = self.udp500.get(&d.local.ip()) {
+        } else if let Some(s) = self.udp500.sender(d.local.ip()) {
             if let Err(e) = s.send_to(&d.data, d.remote).await {
                 tracing::debug!(error = %e, to = %d.remote, "IKE send failed");
             }
@@ -355,33 +339,7 @@ impl Control {
             }
             self.flush().await;
         }
-        for r in &self.readers {
-            r.abort();
-        }
-    }
-}
-
-/// Forwards what arrives on UDP 500 into the control plane's channel.
-async fn read_udp500(socket: Arc<UdpSocket>, tx: mpsc::Sender<IkeDatagram>) {
-    let Ok(local) = socket.local_addr() else {
-        return;
-    };
-    let mut buf = vec![0u8; 65535];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                let Some(data) = buf.get(..n) else { continue };
-                let d = IkeDatagram {
-                    local,
-                    from,
-                    data: data.to_vec(),
-                };
-                if tx.send(d).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => tracing::debug!(error = %e, "IKE receive failed"),
-        }
+        self.udp500.abort_all();
     }
 }
 
@@ -400,6 +358,8 @@ impl Control {
             undecodable: s.undecodable,
             unknown_spi: s.unknown_spi,
             unconfigured: s.unconfigured,
+            refused: s.refused,
+            unexpected: s.unexpected,
             simultaneous_start: s.simultaneous_start,
             liveness_checks: s.liveness_checks,
             suspects: s.suspects,

@@ -8,11 +8,8 @@ use crate::dataplane::inbound::InCommand;
 use crate::dataplane::transport::TransportSocket;
 use crate::status::{self, IkeStatus};
 use ike::endpoint::{EndpointConfig, TunnelConfig, TunnelId};
-use ike::sa::IKE_PORT;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 /// From the reload handler.
@@ -59,7 +56,7 @@ impl Control {
             } => {
                 let mut cfg = *cfg;
                 cfg.ike.log_messages = super::log_messages();
-                if let Err(e) = self.udp500_for(cfg.local).await {
+                if let Err(e) = self.udp500.open(cfg.local, cfg.peer) {
                     tracing::error!(tunnel = %name, error = %e, "reload: the tunnel cannot be added");
                     return;
                 }
@@ -96,31 +93,17 @@ impl Control {
             return;
         };
         tracing::info!(tunnel = %t.name, "tunnel removed");
+        let pair = (t.local, t.peer);
+        if !self
+            .tunnels
+            .iter()
+            .flatten()
+            .any(|o| (o.local, o.peer) == pair)
+        {
+            self.udp500.close_peer(t.local, t.peer);
+        }
         status::update(&self.board, |b| {
             b.tunnels.remove(&t.name);
         });
-    }
-
-    /// The UDP 500 socket of a local address, bound now if it is new.
-    pub(super) async fn udp500_for(&mut self, local: IpAddr) -> std::io::Result<()> {
-        if self.udp500.contains_key(&local) {
-            return Ok(());
-        }
-        let s = Arc::new(
-            UdpSocket::bind(SocketAddr::new(local, IKE_PORT))
-                .await
-                .map_err(|e| {
-                    std::io::Error::new(
-                        e.kind(),
-                        format!("cannot bind IKE port {local}:{IKE_PORT}: {e}"),
-                    )
-                })?,
-        );
-        self.readers.push(tokio::spawn(super::read_udp500(
-            s.clone(),
-            self.ike_tx.clone(),
-        )));
-        self.udp500.insert(local, s);
-        Ok(())
     }
 }

@@ -35,11 +35,36 @@ enum Private {
     Ecp256(p256::SecretKey),
     Ecp384(p384::SecretKey),
     X25519(x25519_dalek::StaticSecret),
+    /// The insecure test provider: no secret at all (see
+    /// [`INSECURE_TEST_CRYPTO`]).
+    #[cfg(feature = "insecure-test-crypto")]
+    Insecure,
 }
+
+/// Whether this build replaces Diffie-Hellman with the **insecure test
+/// provider** (cargo feature `insecure-test-crypto`, for the state-machine
+/// fuzzers only): the public value is random bytes of the group's length
+/// and the "shared secret" is the XOR of both public values, which anyone
+/// on the wire can compute. It keeps the exchanges' shape (lengths,
+/// groups, the same secret on both sides) at the cost of a copy instead
+/// of a scalar multiplication or a modular exponentiation. The daemon
+/// refuses to build with it (a `const` assertion in `vwand`'s main).
+pub const INSECURE_TEST_CRYPTO: bool = cfg!(feature = "insecure-test-crypto");
 
 impl DhKeyPair {
     /// A fresh key pair with the private value drawn from `rng`.
     pub fn generate(group: DhGroup, rng: &mut dyn Rng) -> Result<Self, CryptoError> {
+        #[cfg(feature = "insecure-test-crypto")]
+        {
+            let mut public = vec![0u8; group.public_len()];
+            rng.fill(&mut public)?;
+            return Ok(Self {
+                group,
+                private: Private::Insecure,
+                public,
+            });
+        }
+        #[allow(unreachable_code)]
         let len = match group {
             DhGroup::Modp1024 | DhGroup::Modp2048 => modp::GENERATED_EXPONENT_LEN,
             DhGroup::Modp2048s256 => modp::SUBGROUP_EXPONENT_LEN,
@@ -131,6 +156,15 @@ impl DhKeyPair {
             }));
         }
         match &self.private {
+            #[cfg(feature = "insecure-test-crypto")]
+            Private::Insecure => Ok(SecretBytes::new(
+                self.public
+                    .iter()
+                    .zip(peer)
+                    .take(group.shared_len())
+                    .map(|(a, b)| a ^ b)
+                    .collect(),
+            )),
             Private::Modp1024(k) => k.shared(peer).map_err(bad),
             Private::Modp2048(k) => k.shared(peer).map_err(bad),
             // RFC 5903 §7: the KE data is x ‖ y without SEC 1's 0x04 prefix;
@@ -189,7 +223,7 @@ fn uncompressed(xy: &[u8]) -> Vec<u8> {
     v
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "insecure-test-crypto")))]
 mod tests {
     use super::*;
     use crate::crypto::rng::InsecureTestRng;

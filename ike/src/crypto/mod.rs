@@ -34,7 +34,7 @@ mod suite;
 
 pub use algorithms::{AesKeySize, DhGroup, Encr, Esn, Integ, Prf};
 pub use auth::{psk_auth, signed_octets, verify_psk_auth, KEY_PAD};
-pub use dh::DhKeyPair;
+pub use dh::{DhKeyPair, INSECURE_TEST_CRYPTO};
 pub use error::{CryptoError, KeyUse, PublicValueProblem, SkProblem};
 pub use keys::{rekey_skeyseed, skeyseed, ChildKeys, EspKeys, IkeSaKeys};
 pub use prf::prf_plus;

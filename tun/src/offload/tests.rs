@@ -217,7 +217,7 @@ fn nonsense_headers_are_errors_not_panics() {
     for _ in 0..20_000 {
         let mut p = base.clone();
         p.truncate(rng(&mut seed) as usize % (p.len() + 1));
-        if rng(&mut seed) % 2 == 0 {
+        if rng(&mut seed).is_multiple_of(2) {
             let i = rng(&mut seed) as usize % p.len().max(1);
             if let Some(b) = p.get_mut(i) {
                 *b = rng(&mut seed) as u8;
