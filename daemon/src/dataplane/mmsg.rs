@@ -1,5 +1,14 @@
 //! Batched datagram IO: `recvmmsg(2)` and `sendmmsg(2)` into caller-owned
 //! slots. The header arrays live on the stack, so a batch allocates nothing.
+//!
+//! Why by hand and not nix 0.29's `recvmmsg`/`sendmmsg`: nix's `sendmmsg`
+//! gives every message of a call the same control messages, but a batch
+//! here mixes UDP GSO runs of different segment sizes (each its own
+//! UDP_SEGMENT) with single datagrams; and its `MultiHeaders` holds raw
+//! pointers, so it is not `Send` and would have to be rebuilt (allocated)
+//! for every batch or be declared `Send` with an `unsafe impl`. quinn-udp
+//! covers UDP only (raw ESP needs these too) and sends one message per
+//! call. Socket options go through nix (`transport.rs`).
 
 use std::io;
 use std::mem::{size_of, zeroed};

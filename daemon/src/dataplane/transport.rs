@@ -1,6 +1,7 @@
 //! The two ways ESP travels: raw IP protocol 50, or inside UDP (RFC 3948).
 
 use super::mmsg::{self, Outgoing, BATCH};
+use nix::sys::socket::{setsockopt, sockopt};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -207,19 +208,8 @@ fn gso_refused(errno: Option<i32>) -> bool {
 /// buffer (the segment size in a control message). Without it (old
 /// kernels) datagrams come one by one, which also works.
 fn enable_gro(s: &Socket) {
-    let on: libc::c_int = 1;
-    // SAFETY: a valid socket, and a c_int option value of its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_UDP,
-            libc::UDP_GRO,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
-        tracing::debug!(error = %io::Error::last_os_error(), "UDP_GRO unavailable");
+    if let Err(e) = setsockopt(s, sockopt::UdpGroSegment, &true) {
+        tracing::debug!(error = %e, "UDP_GRO unavailable");
     }
 }
 
@@ -249,33 +239,11 @@ fn classify_raw_v4(d: &[u8]) -> Classified {
 /// (see the test bed notes). SO_RCVBUFFORCE needs CAP_NET_ADMIN, which the
 /// daemon has; otherwise the sysctl-capped SO_RCVBUF is the fallback.
 fn set_buffers(s: &Socket, size: usize) {
-    let v = size.min(i32::MAX as usize) as libc::c_int;
-    for (force, plain) in [
-        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-    ] {
-        // SAFETY: `v` is a live c_int and its size is passed; the fd is open.
-        let r = unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                force,
-                (&v as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as u32,
-            )
-        };
-        if r != 0 {
-            // SAFETY: as above.
-            unsafe {
-                libc::setsockopt(
-                    s.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    plain,
-                    (&v as *const libc::c_int).cast(),
-                    std::mem::size_of::<libc::c_int>() as u32,
-                );
-            }
-        }
+    if setsockopt(s, sockopt::RcvBufForce, &size).is_err() {
+        let _ = s.set_recv_buffer_size(size);
+    }
+    if setsockopt(s, sockopt::SndBufForce, &size).is_err() {
+        let _ = s.set_send_buffer_size(size);
     }
 }
 
