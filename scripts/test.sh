@@ -22,9 +22,9 @@ export VWAND_BIN="$PWD/target/debug/vwand"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 # Unit, known-answer and property tests, in parallel.
-cargo test --workspace --exclude vwand-tests 2>&1 | tee -a "$log"
+cargo test --workspace --exclude vwand-tests --no-fail-fast 2>&1 | tee -a "$log"
 # End-to-end tests one at a time: they measure throughput on 2 cores.
-cargo test -p vwand-tests -- --test-threads=1 2>&1 | tee -a "$log"
+cargo test -p vwand-tests --no-fail-fast -- --test-threads=1 2>&1 | tee -a "$log"
 
 # Fuzz ESP decapsulation for a bounded time (a crash fails the run).
 scripts/fuzz.sh 60
