@@ -25,6 +25,9 @@ use zeroize::Zeroizing;
 /// Marks a value `import-azure` could not know; `check` refuses it.
 pub const PLACEHOLDER: &str = "FILL-IN";
 
+/// The largest integer TOML can hold (i64::MAX).
+const TOML_INT_MAX: u64 = i64::MAX as u64;
+
 #[derive(Debug, Deserialize)]
 struct Site {
     #[serde(rename = "configurationVersion")]
@@ -508,15 +511,16 @@ pub fn import(file: &str, text: &str, sel: &Selection) -> Result<Zeroizing<Strin
         o.push_str(POLICY_HELP);
         let _ = writeln!(o, "proposals = [\"aes256gcm16-prfsha384-ecp384\"]");
         let _ = writeln!(o, "esp_proposals = [\"aes256gcm16\"]");
+        // TOML integers are i64: the file's u64 figures are capped there.
         if let Some(l) = lifetime.filter(|l| *l >= 60) {
             let _ = writeln!(
                 o,
                 "child_rekey_seconds = {}  # SALifeTimeInSeconds {l}, less a sixth",
-                l - l / 6
+                (l - l / 6).min(TOML_INT_MAX)
             );
         }
         if let Some(kb) = data_kb.filter(|k| *k > 0) {
-            let bytes = kb.saturating_mul(1024) / 10 * 9;
+            let bytes = (kb.saturating_mul(1024) / 10 * 9).min(TOML_INT_MAX);
             let _ = writeln!(
                 o,
                 "child_rekey_bytes = {bytes}  # 90% of SADataSizeInKilobytes {kb}"

@@ -151,3 +151,34 @@ fn control_characters_in_names_never_reach_comments() {
     }
     assert!(out.contains("a?b?c?"), "{}", out.as_str());
 }
+
+/// Found by the fuzzer in CI: a data size whose 90% in bytes passes
+/// i64::MAX was written as is, and TOML cannot hold it. Both figures are
+/// now capped at TOML's largest integer.
+#[test]
+fn huge_sa_limits_stay_valid_toml() {
+    let text = read("vpnconfig-er-bgp.json")
+        .replacen(
+            "\"SADataSizeInKilobytes\": 102400000",
+            "\"SADataSizeInKilobytes\": 18446744073709551615",
+            1,
+        )
+        .replacen(
+            "\"SALifeTimeInSeconds\": 3600",
+            "\"SALifeTimeInSeconds\": 18446744073709551615",
+            1,
+        );
+    let out = import("huge.json", &text, &sel(None)).expect("imports");
+    toml::from_str::<toml::Value>(&out).expect("valid TOML");
+    let max = i64::MAX.to_string();
+    assert!(
+        out.contains(&format!("child_rekey_bytes = {max}")),
+        "{}",
+        out.as_str()
+    );
+    assert!(
+        out.contains(&format!("child_rekey_seconds = {max}")),
+        "{}",
+        out.as_str()
+    );
+}

@@ -255,11 +255,8 @@ impl IkeSa {
         self.send_cipher = Some(send);
         self.recv_cipher = Some(recv);
         self.ids = MessageIds::default();
-        // RFC 7383 §2.6: fragments belong to one message of one IKE SA.
-        // Half a message of the old SA (decrypted with its keys, under
-        // its message IDs) must not complete one of the new SA, whose
-        // IDs start again at 0.
-        self.reassembly = Default::default();
+        // (`retire_current` took the old SA's half-received fragmented
+        // messages along: RFC 7383 §2.6, they belong to that SA alone.)
         self.keys = Some(keys);
         self.ike_rekey_at = self.next_ike_rekey(now);
         self.events.push_back(Event::IkeRekeyed { spi_i, spi_r });

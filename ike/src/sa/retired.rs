@@ -3,6 +3,7 @@
 //! simultaneous rekey the redundant new one. Each keeps its SPIs, keys and
 //! message IDs as a context that is swapped in to handle its messages.
 
+use super::fragment::Reassembly;
 use super::ike_sa::{IkeSa, Outstanding, Pending, Role};
 use super::retransmit::Due;
 use super::window::{MessageIds, RequestId};
@@ -23,6 +24,9 @@ pub(crate) struct Retired {
     ids: MessageIds,
     outstanding: Option<Outstanding>,
     last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// RFC 7383 §2.6: its own half-received fragmented messages, never
+    /// mixed with the current SA's (both count message IDs from 0).
+    reassembly: Reassembly,
     expires: Instant,
 }
 
@@ -51,6 +55,7 @@ impl IkeSa {
         std::mem::swap(&mut self.ids, &mut r.ids);
         std::mem::swap(&mut self.outstanding, &mut r.outstanding);
         std::mem::swap(&mut self.last_response, &mut r.last_response);
+        std::mem::swap(&mut self.reassembly, &mut r.reassembly);
     }
 
     /// The retired context a message with these SPIs belongs to.
@@ -79,6 +84,7 @@ impl IkeSa {
             ids: std::mem::take(&mut self.ids),
             outstanding: self.outstanding.take(),
             last_response: self.last_response.take(),
+            reassembly: std::mem::take(&mut self.reassembly),
             expires: now + RETIRED_LIFETIME,
         });
     }
@@ -109,6 +115,7 @@ impl IkeSa {
             ids: MessageIds::default(),
             outstanding: None,
             last_response: None,
+            reassembly: Reassembly::default(),
             expires: now + RETIRED_LIFETIME,
         });
         Some(self.retired.len() - 1)
