@@ -77,7 +77,10 @@ fn run(transform: &'static str, esn: bool) -> Value {
     let want = u64::from(2 * COUNT);
     let _ = poll_until(Duration::from_secs(5), || {
         let s = vwand.status();
-        (s["tunnels"]["hub0"]["inbound"]["packets"].as_u64() >= Some(want)).then_some(())
+        let t = &s["tunnels"]["hub0"];
+        (t["inbound"]["packets"].as_u64() >= Some(want)
+            && t["outbound"]["packets"].as_u64() >= Some(want))
+        .then_some(())
     });
     let s = vwand.status();
     let t = &s["tunnels"]["hub0"];
