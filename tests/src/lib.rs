@@ -33,6 +33,7 @@ pub mod bird_output;
 pub mod capture;
 pub mod circuit;
 pub mod dual_hub;
+pub mod flood;
 pub mod hub_bed;
 pub mod iperf;
 pub mod netns;

@@ -9,6 +9,7 @@
 //!
 //! Prints one JSON line: packets sent per kind, seconds, packets/s.
 
+use netns::flood::{flag_pairs, xorshift};
 use serde_json::json;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{IpAddr, SocketAddr};
@@ -31,9 +32,7 @@ fn parse() -> Result<Opts, String> {
         secs: 5,
         replay: None,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let v = args.next().ok_or(format!("{flag} needs a value"))?;
+    for (flag, v) in flag_pairs()? {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {v}: {e}");
         match flag.as_str() {
             "--dst" => o.dst = v.parse().map_err(|e| bad(&e))?,
@@ -47,14 +46,6 @@ fn parse() -> Result<Opts, String> {
         }
     }
     Ok(o)
-}
-
-/// A small xorshift: the garbage need not be good randomness, only cheap.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
 }
 
 fn main() -> ExitCode {
@@ -92,7 +83,7 @@ fn main() -> ExitCode {
     while Instant::now() < end {
         for _ in 0..256 {
             i += 1;
-            let r = next(&mut rng);
+            let r = xorshift(&mut rng);
             let kind = (i % 4) as usize;
             let pkt: &[u8] = match kind {
                 0 => {

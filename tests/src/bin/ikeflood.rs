@@ -17,6 +17,7 @@
 //! Needs CAP_NET_RAW (a raw socket with IP_HDRINCL). Prints one JSON line:
 //! requests sent as the peer and from random sources, seconds, packets/s.
 
+use netns::flood::{flag_pairs, xorshift};
 use serde_json::json;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,9 +38,7 @@ fn parse() -> Result<Opts, String> {
         peer_percent: 50,
         secs: 5,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let v = args.next().ok_or(format!("{flag} needs a value"))?;
+    for (flag, v) in flag_pairs()? {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {v}: {e}");
         match flag.as_str() {
             "--dst" => o.dst = v.parse().map_err(|e| bad(&e))?,
@@ -50,14 +49,6 @@ fn parse() -> Result<Opts, String> {
         }
     }
     Ok(o)
-}
-
-/// A small xorshift: the spoofing need not be good randomness, only cheap.
-fn next(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
 }
 
 /// Byte offsets in the packet (IPv4 20 + UDP 8 + IKE header 28).
@@ -71,13 +62,6 @@ const P384_G: &str = "aa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082
                       5502f25dbf55296c3a545e3872760ab7\
                       3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c0\
                       0a60b1ce1d7e819d7a431d7c90ea0e5f";
-
-fn hex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap_or(0))
-        .collect()
-}
 
 /// IPv4 + UDP + an IKE_SA_INIT with SA, KE (group 20) and Ni: the
 /// template whose source, SPIi and nonce change per packet.
@@ -106,7 +90,7 @@ fn template(dst: Ipv4Addr) -> (Vec<u8>, usize) {
         v
     };
     let mut ke = vec![0, 20, 0, 0];
-    ke.extend(hex(P384_G));
+    ke.extend(hex::decode(P384_G).unwrap_or_default());
     let mut body = payload(34, &prop); // SA, then KE
     body.extend(payload(40, &ke)); // KE, then Ni
     let nonce_at = body.len() + 4;
@@ -152,7 +136,7 @@ fn main() -> ExitCode {
     let mut errors = 0u64;
     while Instant::now() < end {
         for _ in 0..256 {
-            let r = next(&mut rng);
+            let r = xorshift(&mut rng);
             let as_peer = r % 100 < o.peer_percent;
             let src = if as_peer {
                 o.peer
@@ -165,7 +149,7 @@ fn main() -> ExitCode {
             pkt[IKE..IKE + 8].copy_from_slice(&(r | 1).to_be_bytes());
             let mut x = r;
             for chunk in pkt[nonce_at..nonce_at + 32].chunks_mut(8) {
-                chunk.copy_from_slice(&next(&mut x).to_be_bytes());
+                chunk.copy_from_slice(&xorshift(&mut x).to_be_bytes());
             }
             match sock.send_to(&pkt, &to) {
                 Ok(_) => counts[usize::from(!as_peer)] += 1,
