@@ -16,7 +16,7 @@
 #   perf report -i /tmp/prof/vwand-raw-round1.perf.data --no-children --sort dso,sym
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -p vwand -p vwand-tests --bin vwand --bin race
+cargo build --release -p vwand -p vwand-tests --bin vwand --bin race --bin udpblast
 target_dir="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}"
 export VWAND_BIN="$target_dir/release/vwand"

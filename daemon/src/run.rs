@@ -16,6 +16,10 @@ use tun::{AsyncTun, Netlink, RouteAttrs, RouteWatch, Tun, TunOptions};
 
 pub type BoxError = Box<dyn Error + Send + Sync>;
 
+/// Packets the kernel holds for our TUN reads (a TUN starts with 500):
+/// room for a burst while the outbound task seals and sends a batch.
+const TUN_QUEUE_LEN: u32 = 4096;
+
 /// The TUN device, with offloads if asked for and the kernel has them.
 fn create_tun(name: &str, offload: bool) -> Result<Tun, BoxError> {
     let plain = TunOptions::default();
@@ -40,6 +44,7 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     let cfg = config::load(config_path)?;
     let tun = create_tun(&cfg.tun.name, cfg.tun.offload)?;
     tun.set_mtu(cfg.tun.mtu)?;
+    tun.set_tx_queue_len(TUN_QUEUE_LEN)?;
     tun.set_up()?;
     let ifindex = tun.ifindex();
     let tun_name = tun.name().to_string();

@@ -1,9 +1,13 @@
-//! What the flood senders (`espflood`, `ikeflood`) share: their
+//! What the flood senders (`espflood`, `ikeflood`, `udpblast`) share: their
 //! `--flag value` command lines and a cheap random stream.
 
 /// The command line's `--flag value` pairs, in order.
 pub fn flag_pairs() -> Result<Vec<(String, String)>, String> {
-    let mut args = std::env::args().skip(1);
+    pairs(std::env::args().skip(1))
+}
+
+/// `--flag value` pairs of `args`, in order.
+pub fn pairs(mut args: impl Iterator<Item = String>) -> Result<Vec<(String, String)>, String> {
     let mut pairs = Vec::new();
     while let Some(flag) = args.next() {
         let v = args.next().ok_or(format!("{flag} needs a value"))?;

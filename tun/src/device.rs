@@ -192,6 +192,26 @@ impl Tun {
         Ok(())
     }
 
+    /// Sets how many packets the kernel queues for our reads before it
+    /// drops (`SIOCSIFTXQLEN`; a TUN starts with 500).
+    pub fn set_tx_queue_len(&self, len: u32) -> io::Result<()> {
+        let sock = ioctl::control_socket()?;
+        ioctl::set_tx_queue_len(sock.as_fd(), &self.name, len).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("set queue length {len} on {}: {e}", self.name),
+            )
+        })?;
+        tracing::debug!(tun = %self.name, len, "set transmit queue length");
+        Ok(())
+    }
+
+    /// Current transmit queue length (`SIOCGIFTXQLEN`).
+    pub fn tx_queue_len(&self) -> io::Result<u32> {
+        let sock = ioctl::control_socket()?;
+        ioctl::get_tx_queue_len(sock.as_fd(), &self.name)
+    }
+
     /// Current interface MTU (`SIOCGIFMTU`).
     pub fn mtu(&self) -> io::Result<u32> {
         let sock = ioctl::control_socket()?;

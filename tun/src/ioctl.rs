@@ -36,6 +36,8 @@ mod sys {
     nix::ioctl_write_int_bad!(tunsetoffload, TUNSETOFFLOAD);
     nix::ioctl_write_ptr_bad!(siocsifmtu, libc::SIOCSIFMTU, libc::ifreq);
     nix::ioctl_readwrite_bad!(siocgifmtu, libc::SIOCGIFMTU, libc::ifreq);
+    nix::ioctl_write_ptr_bad!(siocsiftxqlen, libc::SIOCSIFTXQLEN, libc::ifreq);
+    nix::ioctl_readwrite_bad!(siocgiftxqlen, libc::SIOCGIFTXQLEN, libc::ifreq);
     nix::ioctl_readwrite_bad!(siocgifflags, libc::SIOCGIFFLAGS, libc::ifreq);
     nix::ioctl_write_ptr_bad!(siocsifflags, libc::SIOCSIFFLAGS, libc::ifreq);
 }
@@ -168,6 +170,42 @@ pub(crate) fn set_mtu(sock: BorrowedFd<'_>, name: &str, mtu: u32) -> io::Result<
     // only reads from it.
     unsafe { sys::siocsifmtu(sock.as_raw_fd(), &req) }?;
     Ok(())
+}
+
+/// `SIOCSIFTXQLEN` on interface `name`: packets the kernel queues for
+/// the device's reader before it drops.
+pub(crate) fn set_tx_queue_len(sock: BorrowedFd<'_>, name: &str, len: u32) -> io::Result<()> {
+    let len = libc::c_int::try_from(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("queue length {len} out of range"),
+        )
+    })?;
+    let mut req = ifreq_with_name(name)?;
+    // `ifr_qlen` is `ifr_ifru.ifru_ivalue`: the same `int` as the index.
+    req.ifr_ifru.ifru_ifindex = len;
+    // SAFETY: `sock` is a live socket for the duration of the borrow and
+    // `req` is a fully initialised `ifreq` that outlives the call; the kernel
+    // only reads from it.
+    unsafe { sys::siocsiftxqlen(sock.as_raw_fd(), &req) }?;
+    Ok(())
+}
+
+/// `SIOCGIFTXQLEN` on interface `name`.
+pub(crate) fn get_tx_queue_len(sock: BorrowedFd<'_>, name: &str) -> io::Result<u32> {
+    let mut req = ifreq_with_name(name)?;
+    // SAFETY: `sock` is a live socket for the duration of the borrow and
+    // `req` is an exclusively borrowed, fully initialised `ifreq`.
+    unsafe { sys::siocgiftxqlen(sock.as_raw_fd(), &mut req) }?;
+    // SAFETY: the call succeeded, so the kernel stored `ifr_qlen` (the
+    // `int` member shared with the index); every bit pattern is valid.
+    let len = unsafe { req.ifr_ifru.ifru_ifindex };
+    u32::try_from(len).map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("negative queue length {len}"),
+        )
+    })
 }
 
 /// `SIOCGIFMTU` on interface `name`.

@@ -23,6 +23,13 @@ fn configured_tun(opts: TunOptions) -> Tun {
     assert!(tun.ifindex() > 0);
     tun.set_mtu(1400).expect("set_mtu");
     assert_eq!(tun.mtu().expect("mtu"), 1400);
+    assert_eq!(
+        tun.tx_queue_len().expect("queue length"),
+        500,
+        "a new TUN's"
+    );
+    tun.set_tx_queue_len(4096).expect("set_tx_queue_len");
+    assert_eq!(tun.tx_queue_len().expect("queue length"), 4096);
     tun.set_up().expect("set_up");
     assert!(tun.is_up().expect("is_up"));
     tun

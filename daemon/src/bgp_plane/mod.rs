@@ -261,9 +261,15 @@ impl BgpPlane {
             p.session.stop(now);
         }
         self.drive().await;
+        // Each writer ends when its peer has acknowledged the Cease and
+        // our FIN (a dead peer's never does: the wait is bounded).
         let writers: Vec<_> = self.conns.drain().map(|(_, c)| c.close()).collect();
-        for w in writers {
-            let _ = tokio::time::timeout(Duration::from_secs(1), w).await;
+        let all = futures::future::join_all(writers);
+        if tokio::time::timeout(Duration::from_millis(1500), all)
+            .await
+            .is_err()
+        {
+            tracing::debug!("a BGP peer did not acknowledge the Cease in time");
         }
         for (_, (_, task)) in std::mem::take(&mut self.listeners) {
             task.abort();

@@ -106,6 +106,30 @@ pub fn set_md5(fd: &impl AsRawFd, peer: IpAddr, key: &[u8]) -> io::Result<()> {
     }
 }
 
+/// Octets the peer has not acknowledged yet (SIOCOUTQ: `write_seq -
+/// snd_una`, so a sent FIN counts until it is acknowledged).
+fn unacknowledged(stream: &TcpStream) -> io::Result<libc::c_int> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: the fd is open (borrowed from the stream) and SIOCOUTQ
+    // writes one c_int through the pointer, which is live and aligned.
+    let rc = unsafe { libc::ioctl(stream.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    if rc == 0 {
+        Ok(n)
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Waits until the peer has acknowledged everything written, FIN included.
+/// At shutdown a Cease handed to the kernel is not yet a Cease received:
+/// it still has to cross the tunnel, so the control plane (which removes
+/// the SAs) waits for this. The caller bounds the wait.
+async fn drained(stream: &TcpStream) {
+    while matches!(unacknowledged(stream), Ok(n) if n > 0) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn socket_for(addr: IpAddr) -> io::Result<TcpSocket> {
     match addr {
         IpAddr::V4(_) => TcpSocket::new_v4(),
@@ -258,6 +282,7 @@ pub fn spawn(
             }
         }
         let _ = wr.shutdown().await;
+        drained(wr.as_ref()).await;
     });
     ConnTasks {
         writer: wtx,

@@ -10,8 +10,9 @@
 //!
 //! A leg is one path in one round: fresh namespaces, the path's daemons
 //! (none for plain veth), then iperf3 from `lan` to `vnet`: TCP with one
-//! and with four streams, then 64-byte UDP datagrams as fast as iperf3
-//! sends them (the receiver's rate is the figure). Each daemon's CPU time
+//! and with four streams, then 64-byte UDP datagrams as fast as
+//! `udpblast` sends them, 64 per `sendmmsg` over 8 flows (the receiver's
+//! rate is the figure; iperf3 sent one per call and was the bottleneck). Each daemon's CPU time
 //! and the whole machine's busy time are read from `/proc` around every
 //! TCP run, and each daemon's peak RSS (VmHWM) after the TCP runs and
 //! again after the 64-byte flood.
