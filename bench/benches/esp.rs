@@ -137,7 +137,7 @@ fn esp_benches(c: &mut Criterion) {
             let now = Instant::now();
 
             // Encapsulate the same buffer in place, again and again.
-            let mut out = OutboundSa::new(&p, now).expect("outbound SA");
+            let out = OutboundSa::new(&p, now).expect("outbound SA");
             let mut buf = vec![0u8; MAX_HEADROOM + size + MAX_TAILROOM];
             let payload = MAX_HEADROOM..MAX_HEADROOM + size;
             buf[payload.clone()].copy_from_slice(&pkt);
@@ -150,7 +150,7 @@ fn esp_benches(c: &mut Criterion) {
 
             // Seal a ring of packets with sequence numbers 1..=n once; each
             // round restores it and rewinds the replay window, untimed.
-            let mut out = OutboundSa::new(&p, now).expect("outbound SA");
+            let out = OutboundSa::new(&p, now).expect("outbound SA");
             let mut sealed = Vec::new();
             let mut stride = 0;
             for _ in 0..ring_len(size) {

@@ -167,6 +167,8 @@ pub fn diff(old: &Config, new: &Config) -> Changes {
         ("[tun] addresses", ot.addresses != nt.addresses),
         ("[tun] mss_clamp", ot.mss_clamp != nt.mss_clamp),
         ("[tun] underlay_mtu", ot.underlay_mtu != nt.underlay_mtu),
+        ("[tun] offload", ot.offload != nt.offload),
+        ("[tun] queues", ot.queues != nt.queues),
         (
             "[daemon] status_socket",
             old.daemon.status_socket != new.daemon.status_socket,

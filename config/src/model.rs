@@ -110,6 +110,16 @@ pub struct TunSection {
     /// for many packets. Off: one packet per read and write.
     #[serde(default = "default_true")]
     pub offload: bool,
+    /// TUN queues, each read by its own worker (IFF_MULTI_QUEUE); the
+    /// kernel keeps a flow on one queue. Workers share each tunnel's SA
+    /// (one atomic sequence counter). 1..=64; more than the cores helps
+    /// nothing.
+    #[serde(default = "default_queues")]
+    pub queues: u16,
+}
+
+fn default_queues() -> u16 {
+    1
 }
 
 fn default_true() -> bool {

@@ -59,6 +59,12 @@ pub(crate) fn check(c: &Config, path: &Path, text: &str) -> Result<(), ConfigErr
             ),
         ));
     }
+    if !(1..=64).contains(&c.tun.queues) {
+        return Err(ConfigError::whole_file(
+            path,
+            format!("[tun] queues {} is outside 1..=64", c.tun.queues),
+        ));
+    }
     if c.tun.name.is_empty() || c.tun.name.len() > 15 {
         return Err(ConfigError::whole_file(
             path,

@@ -68,7 +68,11 @@ fn exact_messages_with_line_numbers() {
     );
     assert_eq!(
         refuse(&GOOD.replace("mtu = 1400", "mtu = 1400\nmtuu = 3")),
-        "vwand.toml:5:1: unknown field `mtuu`, expected one of `name`, `mtu`, `addresses`, `mss_clamp`, `underlay_mtu`, `offload`"
+        "vwand.toml:5:1: unknown field `mtuu`, expected one of `name`, `mtu`, `addresses`, `mss_clamp`, `underlay_mtu`, `offload`, `queues`"
+    );
+    assert_eq!(
+        refuse(&GOOD.replace("mtu = 1400", "mtu = 1400\nqueues = 0")),
+        "vwand.toml: [tun] queues 0 is outside 1..=64"
     );
     assert_eq!(
         refuse(&GOOD.replace("\"10.20.0.0/16\"", "\"10.20.0.0/33\"")),

@@ -20,9 +20,13 @@ pub type BoxError = Box<dyn Error + Send + Sync>;
 /// room for a burst while the outbound task seals and sends a batch.
 const TUN_QUEUE_LEN: u32 = 4096;
 
-/// The TUN device, with offloads if asked for and the kernel has them.
-fn create_tun(name: &str, offload: bool) -> Result<Tun, BoxError> {
-    let plain = TunOptions::default();
+/// The TUN device, with offloads if asked for and the kernel has them,
+/// and with several queues if asked for.
+fn create_tun(name: &str, offload: bool, queues: u16) -> Result<Tun, BoxError> {
+    let plain = TunOptions {
+        multi_queue: queues > 1,
+        ..TunOptions::default()
+    };
     let opts = TunOptions {
         vnet_hdr: offload,
         ..plain
@@ -42,7 +46,17 @@ fn create_tun(name: &str, offload: bool) -> Result<Tun, BoxError> {
 
 pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     let cfg = config::load(config_path)?;
-    let tun = create_tun(&cfg.tun.name, cfg.tun.offload)?;
+    let tun = create_tun(&cfg.tun.name, cfg.tun.offload, cfg.tun.queues)?;
+    let mut extra_queues = Vec::new();
+    for _ in 1..cfg.tun.queues {
+        let q = tun
+            .open_queue()
+            .map_err(|e| format!("cannot open another queue of TUN {}: {e}", tun.name()))?;
+        extra_queues.push(Arc::new(AsyncTun::new(q)?));
+    }
+    if cfg.tun.queues > 1 {
+        tracing::info!(tun = %tun.name(), queues = cfg.tun.queues, "TUN queues, one outbound worker each");
+    }
     tun.set_mtu(cfg.tun.mtu)?;
     tun.set_tx_queue_len(TUN_QUEUE_LEN)?;
     tun.set_up()?;
@@ -63,7 +77,7 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     let tun = Arc::new(AsyncTun::new(tun)?);
     let board = status::new_board();
     let (reports_tx, reports_rx) = mpsc::unbounded_channel();
-    let (dp, ike_rx) = build_dataplane(&cfg, &tun, &board, reports_tx, &statics)?;
+    let (dp, ike_rx) = build_dataplane(&cfg, &tun, &extra_queues, &board, reports_tx, &statics)?;
     for w in &cfg.warnings {
         tracing::warn!(warning = %w, "configuration");
     }
@@ -110,7 +124,8 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
         .await?
         .with_bgp(bgp_tx.clone());
     let Dataplane {
-        outbound,
+        outbounds,
+        fan_out,
         inbounds,
         in_commands,
         out_commands,
@@ -139,7 +154,12 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
     };
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = vec![tokio::spawn(outbound.run(stop_rx.clone()))];
+    let mut tasks: Vec<_> = outbounds
+        .into_iter()
+        .map(|o| tokio::spawn(o.run(stop_rx.clone())))
+        .collect();
+    // It ends with the control plane's senders; aborted at shutdown.
+    let fan_out_task = fan_out.map(tokio::spawn);
     for i in inbounds {
         tasks.push(tokio::spawn(i.run(stop_rx.clone())));
     }
@@ -209,6 +229,9 @@ pub async fn run(config_path: &Path) -> Result<(), BoxError> {
         {
             tracing::warn!("a data-plane task did not stop in time");
         }
+    }
+    if let Some(t) = fan_out_task {
+        t.abort();
     }
     status_task.abort();
     running.underlay.abort();

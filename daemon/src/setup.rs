@@ -46,7 +46,8 @@ pub fn in_tunnel(t: &TunnelSection) -> InTunnel {
 /// What a new inbound task needs besides its socket and tunnels.
 #[derive(Clone)]
 pub struct InboundParts {
-    pub tun: Arc<AsyncTun>,
+    /// Every TUN queue (the first is the device's own descriptor).
+    pub queues: Vec<Arc<AsyncTun>>,
     pub board: status::Board,
     pub ike_tx: mpsc::Sender<IkeDatagram>,
     pub activity: Activities,
@@ -69,7 +70,7 @@ impl InboundParts {
         let is_nat_t = socket.kind() == (Kind::Udp { port: NAT_T_PORT });
         Inbound {
             socket,
-            tun: self.tun.clone(),
+            queues: self.queues.clone(),
             sad,
             by_spi,
             tunnels,
@@ -85,8 +86,14 @@ impl InboundParts {
 }
 
 /// The data plane's tasks, and what the control plane needs to steer them.
+/// The task that copies outbound commands to several queues' workers.
+pub type FanOut = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 pub struct Dataplane {
-    pub outbound: Outbound,
+    /// One per TUN queue.
+    pub outbounds: Vec<Outbound>,
+    /// With several queues: run it, or the workers get no commands.
+    pub fan_out: Option<FanOut>,
     pub inbounds: Vec<Inbound>,
     pub sockets: Vec<Arc<TransportSocket>>,
     /// Per socket, the command channel of its inbound task.
@@ -125,6 +132,7 @@ pub fn socket_for(
 pub fn build_dataplane(
     cfg: &Config,
     tun: &Arc<AsyncTun>,
+    extra_queues: &[Arc<AsyncTun>],
     board: &status::Board,
     reports: mpsc::UnboundedSender<SaReport>,
     statics: &[(IpNet, usize)],
@@ -158,7 +166,7 @@ pub fn build_dataplane(
                 entry.esn = m.esn;
                 tracing::info!(tunnel = %t.name, peer = %t.peer, transport = %sockets[s].label(),
                     transform = %m.transform.get_ref().0, esn = m.esn, "manual SA pair installed");
-                Some(OutboundSa::new(&m.outbound_params(t), now)?)
+                Some(Arc::new(OutboundSa::new(&m.outbound_params(t), now)?))
             }
             (None, Some(_)) => {
                 // IKE floats to UDP 4500 when it sees a NAT.
@@ -188,7 +196,7 @@ pub fn build_dataplane(
 
     let (ike_tx, ike_rx) = mpsc::channel(256);
     let parts = InboundParts {
-        tun: tun.clone(),
+        queues: std::iter::once(tun).chain(extra_queues).cloned().collect(),
         board: board.clone(),
         ike_tx: ike_tx.clone(),
         activity: activity.clone(),
@@ -233,20 +241,38 @@ pub fn build_dataplane(
             IpAddr::V4(_) => None,
         }),
     };
-    let outbound = Outbound {
-        shaping,
-        tun: tun.clone(),
-        sockets: sockets.clone(),
-        tunnels: out_tunnels,
-        fib: Fib::new(fib),
-        board: board.clone(),
-        commands: out_rx,
-        activity: activity.clone(),
-        reports,
-    };
+    // One worker per TUN queue; with several, the control plane's
+    // commands reach them through `queues::fan_out`.
+    let all: Vec<&Arc<AsyncTun>> = std::iter::once(tun).chain(extra_queues).collect();
+    let mut outbounds = Vec::new();
+    let mut worker_tx = Vec::new();
+    let mut out_rx = Some(out_rx);
+    for (queue, q) in all.iter().enumerate() {
+        let commands = if all.len() == 1 {
+            out_rx.take().ok_or("one outbound command channel")?
+        } else {
+            let (tx, rx) = mpsc::channel(64);
+            worker_tx.push(tx);
+            rx
+        };
+        outbounds.push(Outbound {
+            queue,
+            shaping,
+            tun: Arc::clone(q),
+            sockets: sockets.clone(),
+            tunnels: out_tunnels.clone(),
+            fib: Fib::new(fib.clone()),
+            board: board.clone(),
+            commands,
+            activity: activity.clone(),
+            reports: reports.clone(),
+        });
+    }
+    let fan_out = out_rx.map(|rx| crate::dataplane::queues::fan_out(rx, worker_tx));
     Ok((
         Dataplane {
-            outbound,
+            outbounds,
+            fan_out: fan_out.map(|f| Box::pin(f) as FanOut),
             inbounds,
             sockets,
             in_commands,

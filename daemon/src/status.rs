@@ -63,6 +63,9 @@ pub struct TunnelStatus {
     /// (estimated).
     pub interval_packets: u64,
     pub interval_flows: u64,
+    /// Each TUN queue's share of the last interval.
+    #[serde(skip)]
+    pub queue_intervals: Vec<crate::dataplane::outbound::Interval>,
     pub transform: String,
     pub esn: bool,
     /// The current Child SA's negotiated traffic selectors.
@@ -183,6 +186,28 @@ pub struct TunCounters {
     pub offload_dropped: u64,
 }
 
+impl TunCounters {
+    /// The queues' counters added up.
+    pub fn sum(queues: &[TunCounters]) -> TunCounters {
+        let mut t = TunCounters::default();
+        for q in queues {
+            t.packets_read += q.packets_read;
+            t.no_route += q.no_route;
+            t.malformed += q.malformed;
+            t.refused += q.refused;
+            t.no_sa += q.no_sa;
+            t.selectors += q.selectors;
+            t.send_errors += q.send_errors;
+            t.too_big += q.too_big;
+            t.mss_clamped += q.mss_clamped;
+            t.tun_reads += q.tun_reads;
+            t.super_packets += q.super_packets;
+            t.offload_dropped += q.offload_dropped;
+        }
+        t
+    }
+}
+
 /// One path of a prefix.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct RoutePath {
@@ -203,7 +228,10 @@ pub struct Status {
     pub version: &'static str,
     /// The daemon's process ID (`vwand reload` signals it).
     pub pid: u32,
+    /// All TUN queues together.
     pub tun: TunCounters,
+    /// Each TUN queue's own (one entry with one queue).
+    pub tun_queues: Vec<TunCounters>,
     pub tunnels: BTreeMap<String, TunnelStatus>,
     pub transports: BTreeMap<String, TransportCounters>,
     /// The IKE responder's DoS protection, all tunnels together.

@@ -1,6 +1,7 @@
 //! SA lifetimes (RFC 4301 §4.4.2.1): soft limits ask for a rekey, hard
 //! limits end the SA. Counted in bytes, packets and time.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// One set of limits; `None` means unlimited.
@@ -26,13 +27,14 @@ pub enum LimitKind {
     Time,
 }
 
-/// Tracks one SA against its [`Lifetime`].
-#[derive(Debug, Clone)]
+/// Tracks one SA against its [`Lifetime`]. Shared by the workers that
+/// send on one SA: each limit fires once, for whichever sees it first.
+#[derive(Debug)]
 pub(crate) struct LifetimeTracker {
     lifetime: Lifetime,
     created: Instant,
-    soft_fired: bool,
-    hard_fired: bool,
+    soft_fired: AtomicBool,
+    hard_fired: AtomicBool,
 }
 
 /// What a check found newly exceeded.
@@ -47,8 +49,8 @@ impl LifetimeTracker {
         Self {
             lifetime,
             created: now,
-            soft_fired: false,
-            hard_fired: false,
+            soft_fired: AtomicBool::new(false),
+            hard_fired: AtomicBool::new(false),
         }
     }
 
@@ -57,24 +59,32 @@ impl LifetimeTracker {
     }
 
     pub(crate) fn hard_expired(&self) -> bool {
-        self.hard_fired
+        self.hard_fired.load(Ordering::Relaxed)
+    }
+
+    /// Marks the hard limit (and so the soft one) as crossed; true for
+    /// the one caller that crossed it first.
+    fn fire_hard(&self) -> bool {
+        self.soft_fired.store(true, Ordering::Relaxed);
+        !self.hard_fired.swap(true, Ordering::Relaxed)
+    }
+
+    fn fire_soft(&self) -> bool {
+        !self.soft_fired.swap(true, Ordering::Relaxed)
     }
 
     /// Called with the SA's running totals after each packet. Cheap: two
     /// comparisons per armed limit.
     #[inline]
-    pub(crate) fn on_traffic(&mut self, bytes: u64, packets: u64) -> Option<Crossed> {
-        if !self.hard_fired {
+    pub(crate) fn on_traffic(&self, bytes: u64, packets: u64) -> Option<Crossed> {
+        if !self.hard_expired() {
             if let Some(kind) = traffic_exceeded(&self.lifetime.hard, bytes, packets) {
-                self.hard_fired = true;
-                self.soft_fired = true;
-                return Some(Crossed::Hard(kind));
+                return self.fire_hard().then_some(Crossed::Hard(kind));
             }
         }
-        if !self.soft_fired {
+        if !self.soft_fired.load(Ordering::Relaxed) {
             if let Some(kind) = traffic_exceeded(&self.lifetime.soft, bytes, packets) {
-                self.soft_fired = true;
-                return Some(Crossed::Soft(kind));
+                return self.fire_soft().then_some(Crossed::Soft(kind));
             }
         }
         None
@@ -83,12 +93,12 @@ impl LifetimeTracker {
     /// The next instant at which a time limit fires.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let at = |l: &Limits| l.time.map(|t| self.created + t);
-        let soft = if self.soft_fired {
+        let soft = if self.soft_fired.load(Ordering::Relaxed) {
             None
         } else {
             at(&self.lifetime.soft)
         };
-        let hard = if self.hard_fired {
+        let hard = if self.hard_expired() {
             None
         } else {
             at(&self.lifetime.hard)
@@ -99,15 +109,13 @@ impl LifetimeTracker {
         }
     }
 
-    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Crossed> {
+    pub(crate) fn handle_timeout(&self, now: Instant) -> Option<Crossed> {
         let due = |l: &Limits| l.time.is_some_and(|t| now >= self.created + t);
-        if !self.hard_fired && due(&self.lifetime.hard) {
-            self.hard_fired = true;
-            self.soft_fired = true;
+        if !self.hard_expired() && due(&self.lifetime.hard) && self.fire_hard() {
             return Some(Crossed::Hard(LimitKind::Time));
         }
-        if !self.soft_fired && due(&self.lifetime.soft) {
-            self.soft_fired = true;
+        if !self.soft_fired.load(Ordering::Relaxed) && due(&self.lifetime.soft) && self.fire_soft()
+        {
             return Some(Crossed::Soft(LimitKind::Time));
         }
         None

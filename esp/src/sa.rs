@@ -16,6 +16,8 @@ use crate::stats::{InboundStats, OutboundStats, SaEvent, SaEventKind};
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// A rekey is asked for when this fraction (1/2^n) of the sequence space
@@ -126,7 +128,10 @@ struct SaCore {
     selectors: Selectors,
     esn: bool,
     lifetime: LifetimeTracker,
-    events: VecDeque<SaEvent>,
+    /// Rare (a lifetime or sequence threshold crossed), so a lock; the
+    /// flag spares the per-batch poll of an SA without events the lock.
+    events: Mutex<VecDeque<SaEvent>>,
+    has_events: AtomicBool,
 }
 
 impl SaCore {
@@ -139,18 +144,33 @@ impl SaCore {
             lifetime: LifetimeTracker::new(p.lifetime, now),
             // At most three events in an SA's life (soft, hard, sequence),
             // so pushing never allocates after this.
-            events: VecDeque::with_capacity(4),
+            events: Mutex::new(VecDeque::with_capacity(4)),
+            has_events: AtomicBool::new(false),
         })
     }
 
-    fn push(&mut self, kind: SaEventKind) {
-        self.events.push_back(SaEvent {
+    fn push(&self, kind: SaEventKind) {
+        let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        q.push_back(SaEvent {
             spi: self.spi,
             kind,
         });
+        self.has_events.store(true, Relaxed);
     }
 
-    fn crossed(&mut self, c: Option<Crossed>) {
+    fn pop(&self) -> Option<SaEvent> {
+        if !self.has_events.load(Relaxed) {
+            return None;
+        }
+        let mut q = self.events.lock().unwrap_or_else(PoisonError::into_inner);
+        let e = q.pop_front();
+        if q.is_empty() {
+            self.has_events.store(false, Relaxed);
+        }
+        e
+    }
+
+    fn crossed(&self, c: Option<Crossed>) {
         match c {
             Some(Crossed::Soft(k)) => self.push(SaEventKind::SoftExpired(k)),
             Some(Crossed::Hard(k)) => self.push(SaEventKind::HardExpired(k)),
@@ -158,7 +178,7 @@ impl SaCore {
         }
     }
 
-    fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&self, now: Instant) {
         while let Some(c) = self.lifetime.handle_timeout(now) {
             self.crossed(Some(c));
         }
@@ -187,11 +207,11 @@ macro_rules! sa_common {
             pub fn poll_timeout(&self) -> Option<Instant> {
                 self.core.lifetime.poll_timeout()
             }
-            pub fn handle_timeout(&mut self, now: Instant) {
+            pub fn handle_timeout(&self, now: Instant) {
                 self.core.handle_timeout(now)
             }
-            pub fn poll_event(&mut self) -> Option<SaEvent> {
-                self.core.events.pop_front()
+            pub fn poll_event(&self) -> Option<SaEvent> {
+                self.core.pop()
             }
             /// The traffic selectors the SA enforces.
             pub fn selectors(&self) -> &Selectors {
@@ -201,12 +221,19 @@ macro_rules! sa_common {
     };
 }
 
-/// An outbound SA: encapsulates.
+/// An outbound SA: encapsulates. Several workers may send on one SA at
+/// once (`&self`, behind an `Arc`): each packet takes the next sequence
+/// number from one atomic counter, so numbers stay unique and dense and
+/// the peer's anti-replay window sees only the small reordering between
+/// workers. A hard packet or byte limit stops the SA after the packet that
+/// crosses it, plus any that other workers were sealing at that instant.
 pub struct OutboundSa {
     core: SaCore,
-    last_seq: u64,
-    exhausted: bool,
-    stats: OutboundStats,
+    last_seq: AtomicU64,
+    exhausted: AtomicBool,
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    refused: AtomicU64,
 }
 
 sa_common!(OutboundSa);
@@ -215,24 +242,43 @@ impl OutboundSa {
     pub fn new(params: &SaParams, now: Instant) -> Result<Self, KeyError> {
         Ok(Self {
             core: SaCore::new(params, now)?,
-            last_seq: 0,
-            exhausted: false,
-            stats: OutboundStats::default(),
+            last_seq: AtomicU64::new(0),
+            exhausted: AtomicBool::new(false),
+            packets: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
         })
     }
 
-    pub fn stats(&self) -> &OutboundStats {
-        &self.stats
+    /// The counters now.
+    pub fn stats(&self) -> OutboundStats {
+        OutboundStats {
+            packets: self.packets.load(Relaxed),
+            bytes: self.bytes.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+        }
+    }
+
+    fn max_seq(&self) -> u64 {
+        if self.core.esn {
+            u64::MAX
+        } else {
+            u64::from(u32::MAX)
+        }
     }
 
     /// The sequence number of the last packet sent.
     pub fn last_seq(&self) -> u64 {
-        self.last_seq
+        if self.exhausted.load(Relaxed) {
+            self.max_seq()
+        } else {
+            self.last_seq.load(Relaxed).min(self.max_seq())
+        }
     }
 
     /// Test and benchmark hook: continue from a given sequence number.
     pub fn set_last_seq(&mut self, seq: u64) {
-        self.last_seq = seq;
+        *self.last_seq.get_mut() = seq;
     }
 
     /// RFC 4301 §5.1: whether the inner packet lies within the SA's
@@ -245,7 +291,7 @@ impl OutboundSa {
     /// RFC 4303 §3.1: wraps `buf[payload]` (an IP packet, `next_header` 4 or
     /// 41) into ESP in place and returns where the ESP packet lies in `buf`.
     pub fn encapsulate(
-        &mut self,
+        &self,
         buf: &mut [u8],
         payload: Range<usize>,
         next_header: u8,
@@ -265,23 +311,22 @@ impl OutboundSa {
             return Err(EncapError::NoTailroom);
         }
         // §3.3.3: the counter never cycles; a new SA is needed instead.
-        let max = if self.core.esn {
-            u64::MAX
-        } else {
-            u64::from(u32::MAX)
-        };
-        if self.exhausted || self.core.lifetime.hard_expired() {
-            self.stats.refused += 1;
+        let max = self.max_seq();
+        if self.exhausted.load(Relaxed) || self.core.lifetime.hard_expired() {
+            self.refused.fetch_add(1, Relaxed);
             return Err(EncapError::Refused);
         }
-        if self.last_seq >= max {
-            self.exhausted = true;
-            self.stats.refused += 1;
-            self.core.push(SaEventKind::SequenceExhausted);
+        // One atomic step per packet: unique numbers across workers. Past
+        // the end (an ESN counter would wrap to 0) nothing is sent.
+        let prev = self.last_seq.fetch_add(1, Relaxed);
+        if prev >= max {
+            self.refused.fetch_add(1, Relaxed);
+            if !self.exhausted.swap(true, Relaxed) {
+                self.core.push(SaEventKind::SequenceExhausted);
+            }
             return Err(EncapError::Refused);
         }
-        let seq = self.last_seq + 1;
-        self.last_seq = seq;
+        let seq = prev + 1;
         if seq == max - (max >> SEQUENCE_LOW_SHIFT) {
             self.core.push(SaEventKind::SequenceLow);
         }
@@ -297,12 +342,9 @@ impl OutboundSa {
             .cipher
             .seal(&mut buf[start..end], seq, self.core.esn);
 
-        self.stats.packets += 1;
-        self.stats.bytes += plen as u64;
-        let crossed = self
-            .core
-            .lifetime
-            .on_traffic(self.stats.bytes, self.stats.packets);
+        let packets = self.packets.fetch_add(1, Relaxed) + 1;
+        let bytes = self.bytes.fetch_add(plen as u64, Relaxed) + plen as u64;
+        let crossed = self.core.lifetime.on_traffic(bytes, packets);
         self.core.crossed(crossed);
         Ok(start..end)
     }

@@ -48,7 +48,7 @@ fn ten_thousand_packets_without_allocating() {
     drop(probe);
     for name in ALL {
         for esn in [false, true] {
-            let (mut out, inb) = pair(name, esn);
+            let (out, inb) = pair(name, esn);
             let mut sad = InboundSad::new();
             sad.insert(inb).unwrap();
             let inner = ipv4_packet(1400, 0x42);

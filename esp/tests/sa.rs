@@ -181,7 +181,7 @@ fn sequence_exhaustion_refuses_and_asks_for_rekey() {
 
 #[test]
 fn headroom_and_tailroom_are_checked() {
-    let (mut out, _) = pair("aes256-sha256", false);
+    let (out, _) = pair("aes256-sha256", false);
     let pkt = ipv4_packet(40, 1);
     let mut b = Buf::with(&pkt);
     assert_eq!(
@@ -312,7 +312,7 @@ fn lifetimes_fire_once_each() {
         time: Some(Duration::from_secs(60)),
         ..Limits::default()
     };
-    let mut out = OutboundSa::new(&p, now).unwrap();
+    let out = OutboundSa::new(&p, now).unwrap();
     let mut inb = InboundSa::new(&p, now).unwrap();
     let pkt = ipv4_packet(100, 1);
     for i in 0..5 {

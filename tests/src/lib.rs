@@ -34,6 +34,7 @@ pub mod capture;
 pub mod circuit;
 pub mod dual_hub;
 pub mod flood;
+pub mod hashed;
 pub mod hub_bed;
 pub mod iperf;
 pub mod netns;

@@ -8,80 +8,14 @@
 //! or coalescing left behind would stall the transfer. ESP-in-UDP also
 //! crosses the underlay in UDP GSO runs, received coalesced (UDP GRO).
 
+use netns::hashed::transfer;
 use netns::race::bed::{Bed, LAN_HOST, VNET_HOST};
 use netns::race::PathKind;
-use netns::{poll_until, scratch_dir, Netns, ScratchDir};
+use netns::{scratch_dir, Netns};
 use serde_json::Value;
-use std::time::Duration;
 
 const SIZE: usize = 24 << 20;
 const PORT: u16 = 7000;
-
-const SERVER: &str = r#"
-import hashlib, socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2])))
-s.listen(1)
-print("listening", flush=True)
-c, _ = s.accept()
-h, n = hashlib.sha256(), 0
-while True:
-    d = c.recv(1 << 20)
-    if not d:
-        break
-    h.update(d)
-    n += len(d)
-print("received", n, h.hexdigest(), flush=True)
-"#;
-
-const CLIENT: &str = r#"
-import hashlib, random, socket, sys
-data = random.Random(7).randbytes(int(sys.argv[3]))
-c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
-c.sendall(data)
-c.close()
-print("sent", len(data), hashlib.sha256(data).hexdigest(), flush=True)
-"#;
-
-/// Sends SIZE bytes from `from` to `to_addr` in `to`; returns what the
-/// sender and the receiver printed.
-fn transfer(
-    scratch: &ScratchDir,
-    tag: &str,
-    from: &Netns,
-    to: &Netns,
-    to_addr: &str,
-) -> (String, String) {
-    let port = PORT.to_string();
-    let mut server = to.spawn(
-        "python3",
-        &["-c", SERVER, to_addr, &port],
-        scratch.join(format!("server-{tag}.log")),
-    );
-    server.wait_for_log("listening", Duration::from_secs(10));
-    let size = SIZE.to_string();
-    let out = from
-        .exec_timeout(
-            &["python3", "-c", CLIENT, to_addr, &port, &size],
-            Duration::from_secs(120),
-        )
-        .expect("the transfer ends within 120 s");
-    let sent = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success(),
-        "client: {sent} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let received = poll_until(Duration::from_secs(30), || {
-        let log = server.log();
-        log.lines()
-            .find(|l| l.starts_with("received"))
-            .map(str::to_string)
-    })
-    .expect("the receiver reports within 30 s");
-    (sent, received)
-}
 
 /// Checksum offloads off on a veth pair: `tx` computes in software,
 /// `rx` verifies in software.
@@ -118,7 +52,7 @@ fn bytes_cross_intact_with_and_without_offloads() {
                 ("up", &bed.lan, bed.vnet(), VNET_HOST),
                 ("down", bed.vnet(), &bed.lan, LAN_HOST),
             ] {
-                let (sent, received) = transfer(&scratch, tag, from, to, addr);
+                let (sent, received) = transfer(&scratch, tag, from, to, addr, (PORT, SIZE));
                 let sent_hash = sent.split_whitespace().last().unwrap_or("");
                 assert_eq!(
                     received,

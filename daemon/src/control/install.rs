@@ -13,6 +13,7 @@ use crate::dataplane::transport::Kind;
 use esp::{InboundSa, OutboundSa};
 use ike::sa::{selectors, ChildSa, IKE_PORT, NAT_T_PORT};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -85,7 +86,7 @@ impl Control {
                 .out_commands
                 .send(OutCommand::Install {
                     tunnel,
-                    sa: Box::new(outbound),
+                    sa: Arc::new(outbound),
                     socket,
                     dest,
                     done,
@@ -128,7 +129,7 @@ impl Control {
             .out_commands
             .send(OutCommand::Install {
                 tunnel,
-                sa: Box::new(sa),
+                sa: Arc::new(sa),
                 socket,
                 dest,
                 done,

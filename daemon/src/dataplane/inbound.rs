@@ -61,7 +61,8 @@ pub struct IkeDatagram {
 
 pub struct Inbound {
     pub socket: Arc<TransportSocket>,
-    pub tun: Arc<AsyncTun>,
+    /// Every TUN queue; with one, the device. See [`Inbound::queue_for`].
+    pub queues: Vec<Arc<AsyncTun>>,
     pub sad: InboundSad,
     /// SPI → index into `tunnels`.
     pub by_spi: HashMap<u32, usize>,
@@ -86,7 +87,7 @@ impl Inbound {
         let mut slots = vec![vec![0u8; MAX_DATAGRAM]; BATCH];
         // With TUN offloads the batch's packets go out coalesced (UDP too
         // if the TUN took USO).
-        let offloads = self.tun.get_ref().offloads();
+        let offloads = self.queues[0].get_ref().offloads();
         let mut gro = offloads
             .vnet_hdr
             .then(|| Coalescer::new(BATCH, offloads.uso));
@@ -217,7 +218,7 @@ impl Inbound {
         tunnel.batch += 1;
         let Some(gro) = gro else {
             c.tun_writes += 1;
-            if let Err(e) = self.tun.get_ref().write_packet(inner) {
+            if let Err(e) = self.queue_for(inner).write_packet(inner) {
                 c.tun_write_errors += 1;
                 if drops.allow() {
                     tracing::warn!(error = %e, "TUN write failed");
@@ -231,12 +232,28 @@ impl Inbound {
         }
     }
 
-    /// Writes the coalesced batch to the TUN.
+    /// The TUN queue to write `packet` (an IP packet) through. Linux's TUN
+    /// remembers which queue wrote a flow (by a symmetric hash) and steers
+    /// the flow's packets the other way to that queue's reader: written
+    /// all through one queue, every flow would be read by one worker. So a
+    /// flow goes through the queue its hash picks, always the same.
+    fn queue_for(&self, packet: &[u8]) -> &tun::Tun {
+        let n = self.queues.len();
+        let q = if n == 1 {
+            0
+        } else {
+            ((super::select::flow_hash(packet) >> 32) % n as u64) as usize
+        };
+        self.queues[q].get_ref()
+    }
+
+    /// Writes the coalesced batch to the TUN; each write starts with the
+    /// virtio-net header.
     fn flush(&self, gro: &mut Coalescer, c: &mut TransportCounters, drops: &mut DropLog) {
-        let tun = self.tun.get_ref();
         let mut error = None;
         let failed = gro.flush(|b| {
-            tun.write_packet(b).inspect_err(|e| {
+            let packet = b.get(tun::offload::VNET_HDR_LEN..).unwrap_or_default();
+            self.queue_for(packet).write_packet(b).inspect_err(|e| {
                 error.get_or_insert(e.kind());
             })
         });

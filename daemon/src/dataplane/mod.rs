@@ -1,6 +1,7 @@
-//! The data plane: TUN ↔ ESP, one outbound task and one inbound task per
-//! transport socket. Each task owns its SAs and buffers; nothing on the
-//! packet path takes a lock or allocates.
+//! The data plane: TUN ↔ ESP, one outbound task per TUN queue and one
+//! inbound task per transport socket. Each task owns its buffers and its
+//! inbound SAs; outbound SAs are shared by the queues' tasks through
+//! atomics. Nothing on the packet path takes a lock or allocates.
 
 pub mod fib;
 pub mod icmp;
@@ -9,6 +10,7 @@ pub mod ip;
 pub mod mmsg;
 pub mod mss;
 pub mod outbound;
+pub mod queues;
 pub mod report;
 pub mod select;
 pub mod transport;

@@ -51,6 +51,14 @@ pub struct Interval {
 }
 
 impl Interval {
+    /// Adds another queue's interval (its packets, and its flows' bits).
+    pub fn merge(&mut self, o: &Interval) {
+        self.packets += o.packets;
+        for (a, b) in self.bits.iter_mut().zip(o.bits) {
+            *a |= b;
+        }
+    }
+
     #[inline]
     fn count(&mut self, flow: u64) {
         self.packets += 1;
@@ -69,10 +77,11 @@ impl Interval {
     }
 }
 
+#[derive(Clone)]
 pub struct OutTunnel {
     pub name: String,
-    /// `None` until IKE installs an SA.
-    pub sa: Option<OutboundSa>,
+    /// `None` until IKE installs an SA; shared by every queue's worker.
+    pub sa: Option<Arc<OutboundSa>>,
     pub socket: usize,
     pub dest: SocketAddr,
     /// Up (Active), or suspect or rejoining (Standby); the control plane
@@ -88,7 +97,7 @@ pub struct OutTunnel {
 }
 
 impl OutTunnel {
-    pub fn new(name: String, sa: Option<OutboundSa>, socket: usize, dest: SocketAddr) -> Self {
+    pub fn new(name: String, sa: Option<Arc<OutboundSa>>, socket: usize, dest: SocketAddr) -> Self {
         // Manual SAs carry at once; IKE tunnels wait for their health.
         let health = if sa.is_some() {
             Carry::Active
@@ -127,13 +136,14 @@ impl OutTunnel {
 
 /// From the control plane. Every command that changes SAs is answered
 /// once it is in effect, so the control plane can sequence IKE messages
-/// after it (make-before-break).
+/// after it (make-before-break). With several TUN queues every worker gets
+/// each command (`queues::fan_out`), and "in effect" means in all.
 pub enum OutCommand {
     /// Installing replaces the tunnel's SA, so traffic switches to a new SA
     /// at once (the peer's inbound SA was installed first).
     Install {
         tunnel: usize,
-        sa: Box<OutboundSa>,
+        sa: Arc<OutboundSa>,
         socket: usize,
         dest: SocketAddr,
         done: oneshot::Sender<()>,
@@ -183,6 +193,8 @@ pub fn max_inner(mtu: u16, t: esp::Transform, udp: bool, v4: bool) -> usize {
 }
 
 pub struct Outbound {
+    /// Which TUN queue this worker reads (0 with one queue).
+    pub queue: usize,
     pub shaping: Shaping,
     pub tun: Arc<AsyncTun>,
     pub sockets: Vec<Arc<TransportSocket>>,
@@ -350,7 +362,7 @@ impl Outbound {
                 }
                 continue;
             }
-            let Some(sa) = tunnel.sa.as_mut() else {
+            let Some(sa) = tunnel.sa.as_ref() else {
                 continue;
             };
             match sa.encapsulate(&mut slots[i], payload, nh) {
@@ -426,7 +438,7 @@ impl Outbound {
             } => {
                 if let Some(t) = self.tunnels.get_mut(tunnel) {
                     tracing::info!(tunnel = %t.name, spi = format_args!("{:#010x}", sa.spi()), %dest, "outbound SA installed");
-                    t.sa = Some(*sa);
+                    t.sa = Some(sa);
                     t.socket = socket;
                     t.dest = dest;
                     t.fit(self.shaping.underlay_mtu);
@@ -470,7 +482,7 @@ impl Outbound {
     /// Lifetime and sequence events go to the control plane.
     fn drain_events(&mut self) {
         for (t, tunnel) in self.tunnels.iter_mut().enumerate() {
-            let Some(sa) = tunnel.sa.as_mut() else {
+            let Some(sa) = tunnel.sa.as_ref() else {
                 continue;
             };
             while let Some(event) = sa.poll_event() {
@@ -481,29 +493,41 @@ impl Outbound {
         }
     }
 
-    /// Publishes and resets the per-tunnel interval figures.
+    /// Publishes and resets the per-tunnel interval figures (this queue's
+    /// share; the status adds the queues up).
     fn close_interval(&mut self) {
-        let figures: Vec<(String, u64, u64)> = self
+        let q = self.queue;
+        let figures: Vec<(String, Interval)> = self
             .tunnels
             .iter_mut()
             .filter(|t| !t.removed)
-            .map(|t| {
-                let i = std::mem::take(&mut t.interval);
-                (t.name.clone(), i.packets, i.flows())
-            })
+            .map(|t| (t.name.clone(), std::mem::take(&mut t.interval)))
             .collect();
         status::update(&self.board, |s| {
-            for (name, packets, flows) in figures {
+            for (name, i) in figures {
                 let e = s.tunnels.entry(name).or_default();
-                e.interval_packets = packets;
-                e.interval_flows = flows;
+                if e.queue_intervals.len() <= q {
+                    e.queue_intervals.resize(q + 1, Interval::default());
+                }
+                e.queue_intervals[q] = i;
+                let mut all = Interval::default();
+                for i in &e.queue_intervals {
+                    all.merge(i);
+                }
+                e.interval_packets = all.packets;
+                e.interval_flows = all.flows();
             }
         });
     }
 
     fn publish(&self, c: &TunCounters) {
+        let q = self.queue;
         status::update(&self.board, |s| {
-            s.tun = c.clone();
+            if s.tun_queues.len() <= q {
+                s.tun_queues.resize(q + 1, TunCounters::default());
+            }
+            s.tun_queues[q] = c.clone();
+            s.tun = TunCounters::sum(&s.tun_queues);
             for t in self.tunnels.iter().filter(|t| !t.removed) {
                 let e = s.tunnels.entry(t.name.clone()).or_default();
                 let Some(sa) = &t.sa else {

@@ -322,7 +322,7 @@ pub fn assert_esp_works(a: &ChildSa, b: &ChildSa) {
     assert_eq!(a.inbound.spi, b.outbound.spi);
     let now = Instant::now();
     for (out, inb) in [(&a.outbound, &b.inbound), (&b.outbound, &a.inbound)] {
-        let mut o = OutboundSa::new(out, now).unwrap();
+        let o = OutboundSa::new(out, now).unwrap();
         let mut i = InboundSa::new(inb, now).unwrap();
         let mut pkt = vec![
             0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 1, 2, 3, 4, 0, 8,

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 fn usage(why: &str) -> ExitCode {
     let ids: Vec<&str> = PathKind::ALL.iter().map(|p| p.id()).collect();
     eprintln!(
-        "race: {why}\nusage: race [--rounds N] [--seconds S] [--paths {}] [--out DIR] [--profile DIR]",
+        "race: {why}\nusage: race [--rounds N] [--seconds S] [--paths {}] [--out DIR] [--profile DIR] [--tun 'queues = 2']",
         ids.join(",")
     );
     ExitCode::from(2)
@@ -31,6 +31,7 @@ fn main() -> ExitCode {
         paths: PathKind::ALL.to_vec(),
         out: workspace_root().join("bench/results"),
         profile: None,
+        tun_extra: String::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -60,6 +61,8 @@ fn main() -> ExitCode {
             }
             "--out" => opts.out = value.into(),
             "--profile" => opts.profile = Some(value.into()),
+            // e.g. --tun "queues = 2": lines for vwand's [tun] section.
+            "--tun" => opts.tun_extra = value,
             _ => return usage(&format!("unknown option {flag:?}")),
         }
     }

@@ -93,6 +93,8 @@ pub struct RaceOptions {
     pub out: PathBuf,
     /// Directory for `perf record` profiles of each one-stream run.
     pub profile: Option<PathBuf>,
+    /// Extra lines for every vwand's `[tun]` section (e.g. `queues = 2`).
+    pub tun_extra: String,
 }
 
 /// Figures of one daemon over a leg.
@@ -179,7 +181,7 @@ pub fn run(opts: &RaceOptions) -> Vec<Leg> {
     for round in 1..=opts.rounds {
         for &path in &paths {
             let scratch = scratch_dir();
-            let bed = bed::Bed::start(path, &scratch);
+            let bed = bed::Bed::start_with(path, &scratch, &opts.tun_extra);
             let leg = measure::leg(&bed, round, opts.secs, opts.profile.as_deref());
             drop(bed);
             eprintln!("{}", report::leg_line(&leg));
