@@ -247,6 +247,7 @@ pub fn build_dataplane(
     let mut outbounds = Vec::new();
     let mut worker_tx = Vec::new();
     let mut out_rx = Some(out_rx);
+    let egress = (all.len() > 1).then(|| Arc::new(tokio::sync::Mutex::new(())));
     for (queue, q) in all.iter().enumerate() {
         let commands = if all.len() == 1 {
             out_rx.take().ok_or("one outbound command channel")?
@@ -266,6 +267,7 @@ pub fn build_dataplane(
             commands,
             activity: activity.clone(),
             reports: reports.clone(),
+            egress: egress.clone(),
         });
     }
     let fan_out = out_rx.map(|rx| crate::dataplane::queues::fan_out(rx, worker_tx));

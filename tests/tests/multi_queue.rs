@@ -4,9 +4,15 @@
 //! stay dense (last sequence number = packets sent), the receiving vwand
 //! refuses nothing as a replay or as too old, and a file sent alongside
 //! arrives byte for byte (SHA-256 on both hosts).
+//!
+//! The receiver's replay window is the smallest vwand accepts (64 packets,
+//! as small as many peers'): the two workers take turns to seal and send,
+//! so an SA's packets leave in sequence order. Without the turn, a worker
+//! that stalls between sealing a batch of up to 128 packets and sending
+//! it is overtaken by the other's numbers, and its packets arrive too old.
 
 use netns::hashed::transfer;
-use netns::race::bed::{Bed, VNET_HOST};
+use netns::race::bed::{Bed, Extra, VNET_HOST};
 use netns::race::PathKind;
 use netns::{poll_until, scratch_dir, Iperf3Opts};
 use serde_json::Value;
@@ -23,7 +29,11 @@ fn u(v: &Value, path: &[&str]) -> u64 {
 fn two_queues_share_one_sa_without_gaps_replays_or_corruption() {
     for path in [PathKind::VwandRaw, PathKind::VwandUdp] {
         let scratch = scratch_dir();
-        let bed = Bed::start_with(path, &scratch, "queues = 2");
+        let extra = Extra {
+            tun: "queues = 2",
+            ike: "replay_window = 64",
+        };
+        let bed = Bed::start_extra(path, &scratch, &extra);
         let what = path.id();
 
         let mut o = Iperf3Opts::new(VNET_HOST, 5);

@@ -1,7 +1,8 @@
 //! The data plane: TUN ↔ ESP, one outbound task per TUN queue and one
 //! inbound task per transport socket. Each task owns its buffers and its
 //! inbound SAs; outbound SAs are shared by the queues' tasks through
-//! atomics. Nothing on the packet path takes a lock or allocates.
+//! atomics. Nothing on the packet path allocates, and nothing takes a lock
+//! but, with several queues, the workers' turn to seal and send.
 
 pub mod fib;
 pub mod icmp;

@@ -204,6 +204,14 @@ pub struct Outbound {
     pub commands: mpsc::Receiver<OutCommand>,
     pub activity: Activities,
     pub reports: SaReports,
+    /// With several queues, the workers' turn to seal and send (shared;
+    /// `None` with one queue). Sealing takes the next sequence number, so
+    /// two workers sealing and sending at once would put packets on the
+    /// wire out of sequence order by as much as one worker's stall: on 2
+    /// vCPUs, preemption pushed thousands of packets past a 1,024-packet
+    /// replay window (every TCP retransmit in the race was a `too_old`
+    /// at the receiver). Reading, splitting and routing stay parallel.
+    pub egress: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 /// "Packet too big" answers: at most 100 a second, and their buffer
@@ -236,11 +244,16 @@ impl IcmpBudget {
     }
 }
 
+/// A packet of the batch: its slot, its bytes there (the inner packet once
+/// routed, the ESP packet once sealed), its tunnel, ESP Next Header and
+/// flow hash.
 struct Done {
     slot: usize,
     start: usize,
     end: usize,
     tunnel: usize,
+    nh: u8,
+    flow: u64,
 }
 
 impl Outbound {
@@ -280,8 +293,17 @@ impl Outbound {
                             counters.tun_reads = counters.packets_read;
                         }
                         done.clear();
-                        self.encapsulate(&mut slots, &lens[..n], &mut done, &mut counters, &mut drops, &mut errors);
+                        self.route(&mut slots, &lens[..n], &mut done, &mut counters, &mut drops, &mut errors);
+                        // With several queues the workers take turns to seal
+                        // and send, so each SA's packets leave in sequence
+                        // order (see `egress`).
+                        let turn = match &self.egress {
+                            Some(m) => Some(Arc::clone(m).lock_owned().await),
+                            None => None,
+                        };
+                        self.seal(&mut slots, &mut done, &mut counters, &mut drops);
                         self.send(&slots, &done, &mut counters).await;
+                        drop(turn);
                         self.drain_events();
                     }
                     Err(e) => {
@@ -297,7 +319,9 @@ impl Outbound {
         self.publish(&counters);
     }
 
-    fn encapsulate(
+    /// MSS clamping, the prefix's paths, the tunnel by the flow's hash and
+    /// "packet too big": what needs no SA state, done outside the turn.
+    fn route(
         &mut self,
         slots: &mut [Vec<u8>],
         lens: &[usize],
@@ -362,19 +386,41 @@ impl Outbound {
                 }
                 continue;
             }
-            let Some(sa) = tunnel.sa.as_ref() else {
+            if tunnel.sa.is_none() {
                 continue;
+            }
+            done.push(Done {
+                slot: i,
+                start: payload.start,
+                end: payload.end,
+                tunnel: t,
+                nh,
+                flow,
+            });
+        }
+    }
+
+    /// Seals each routed packet in place with its tunnel's SA; a packet the
+    /// SA refuses (exhausted or past its hard limit) leaves the batch.
+    fn seal(
+        &mut self,
+        slots: &mut [Vec<u8>],
+        done: &mut Vec<Done>,
+        c: &mut TunCounters,
+        drops: &mut DropLog,
+    ) {
+        done.retain_mut(|d| {
+            let tunnel = &mut self.tunnels[d.tunnel];
+            let Some(sa) = tunnel.sa.as_ref() else {
+                return false;
             };
-            match sa.encapsulate(&mut slots[i], payload, nh) {
+            match sa.encapsulate(&mut slots[d.slot], d.start..d.end, d.nh) {
                 Ok(r) => {
-                    tunnel.interval.count(flow);
+                    tunnel.interval.count(d.flow);
                     tunnel.batch += 1;
-                    done.push(Done {
-                        slot: i,
-                        start: r.start,
-                        end: r.end,
-                        tunnel: t,
-                    });
+                    d.start = r.start;
+                    d.end = r.end;
+                    true
                 }
                 Err(e) => {
                     c.refused += 1;
@@ -382,9 +428,10 @@ impl Outbound {
                         tracing::warn!(tunnel = %tunnel.name, error = ?e, "packet not encapsulated");
                     }
                     debug_assert_ne!(e, EncapError::NoHeadroom);
+                    false
                 }
             }
-        }
+        });
     }
 
     async fn send(&mut self, slots: &[Vec<u8>], done: &[Done], c: &mut TunCounters) {

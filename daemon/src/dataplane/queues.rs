@@ -1,8 +1,8 @@
 //! Several TUN queues (`[tun] queues`): one outbound worker per queue. The
 //! kernel keeps a flow on one queue, so a flow's packets stay in order;
 //! the workers share each tunnel's SA (`Arc<OutboundSa>`, one atomic
-//! sequence counter), so the peer sees one SA whose packets arrive
-//! slightly reordered between flows, well within its replay window.
+//! sequence counter) and take turns to seal and send (`Outbound::egress`),
+//! so the peer sees one SA whose packets arrive in sequence order.
 //!
 //! The control plane keeps talking to one command channel; `fan_out` gives
 //! every worker its own copy of each command and answers a command that

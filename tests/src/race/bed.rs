@@ -98,6 +98,22 @@ impl Bed {
     /// # Panics
     /// If the path does not carry a ping within 30 s.
     pub fn start_with(path: PathKind, scratch: &ScratchDir, tun_extra: &str) -> Bed {
+        Bed::start_extra(
+            path,
+            scratch,
+            &Extra {
+                tun: tun_extra,
+                ike: "",
+            },
+        )
+    }
+
+    /// [`Bed::start`] with extra lines in vwand's `[tun]` and
+    /// `[tunnel.ike]` sections.
+    ///
+    /// # Panics
+    /// If the path does not carry a ping within 30 s.
+    pub fn start_extra(path: PathKind, scratch: &ScratchDir, extra: &Extra) -> Bed {
         let lan = Netns::new("rlan");
         let edge = Netns::new("redge");
         let hub = Netns::new("rhub");
@@ -146,12 +162,12 @@ impl Bed {
                 } else {
                     "udp"
                 };
-                let h = vwand(hub, scratch, t, false, tun_extra);
-                [vwand(edge, scratch, t, true, tun_extra), h]
+                let h = vwand(hub, scratch, t, false, extra);
+                [vwand(edge, scratch, t, true, extra), h]
             }
             PathKind::VwandToStrongswan => {
                 let h = charon(hub, scratch, false);
-                [vwand(edge, scratch, "raw", true, tun_extra), h]
+                [vwand(edge, scratch, "raw", true, extra), h]
             }
         };
         wait_ping(&lan, VNET_HOST, Duration::from_secs(30));
@@ -222,7 +238,16 @@ fn charon(ns: Netns, scratch: &ScratchDir, edge: bool) -> End {
 
 /// vwand with its product defaults (MTU 1400, MSS clamp 1350); the edge
 /// end initiates.
-fn vwand(ns: Netns, scratch: &ScratchDir, transport: &str, edge: bool, tun_extra: &str) -> End {
+/// Extra lines for both vwands' configuration.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    /// In `[tun]` (e.g. `queues = 2`).
+    pub tun: &'a str,
+    /// In `[tunnel.ike]` (e.g. `replay_window = 64`).
+    pub ike: &'a str,
+}
+
+fn vwand(ns: Netns, scratch: &ScratchDir, transport: &str, edge: bool, extra: &Extra) -> End {
     let (local, peer) = if edge {
         (EDGE_UL, HUB_UL)
     } else {
@@ -230,10 +255,12 @@ fn vwand(ns: Netns, scratch: &ScratchDir, transport: &str, edge: bool, tun_extra
     };
     let (ours, theirs) = selectors(edge);
     let text = format!(
-        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\n{tun_extra}\n\
+        "[daemon]\nstatus_socket = \"{{status_socket}}\"\n\n[tun]\nname = \"vw0\"\n{tun}\n\
          [[tunnel]]\nname = \"hub0\"\nlocal = \"{local}\"\npeer = \"{peer}\"\ntransport = \"{transport}\"\n\
          routes = [\"{theirs}\"]\n\n[tunnel.ike]\npsk = \"{PSK}\"\nproposals = [\"{IKE}\"]\n\
-         esp_proposals = [\"{ESP}\"]\ninitiate = {edge}\nlocal_ts = [\"{ours}\"]\nremote_ts = [\"{theirs}\"]\n"
+         esp_proposals = [\"{ESP}\"]\ninitiate = {edge}\nlocal_ts = [\"{ours}\"]\nremote_ts = [\"{theirs}\"]\n{ike}\n",
+        tun = extra.tun,
+        ike = extra.ike,
     );
     let side = if edge { "edge" } else { "hub" };
     End {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use super::bed::{Bed, VNET_HOST};
+use super::bed::{Bed, Daemon, End, VNET_HOST};
 use super::{DaemonFigures, Leg};
 use crate::iperf::{iperf3_run, Iperf3Opts};
 use crate::process::ChildGuard;
@@ -103,6 +103,31 @@ fn pids(bed: &Bed) -> Vec<(&'static str, u32)> {
         .collect()
 }
 
+/// What an end lost so far: (inbound packets refused as replays or too
+/// old, TUN `tx_dropped`). Zero for strongSwan's ends.
+fn losses(end: &End) -> (u64, u64) {
+    let Some(Daemon::Vwand(side)) = &end.daemon else {
+        return (0, 0);
+    };
+    let status = side.status();
+    let refused = status["tunnels"]
+        .as_object()
+        .into_iter()
+        .flat_map(|t| t.values())
+        .map(|t| {
+            let inb = &t["inbound"];
+            inb["replay"].as_u64().unwrap_or(0) + inb["too_old"].as_u64().unwrap_or(0)
+        })
+        .sum();
+    let tun = side
+        .ns
+        .run_ok(&["cat", "/sys/class/net/vw0/statistics/tx_dropped"])
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    (refused, tun)
+}
+
 /// One TCP run: (Mbit/s at the receiver, bytes, retransmits).
 fn tcp(bed: &Bed, secs: u32, parallel: u32) -> (f64, u64, u64) {
     let mut o = Iperf3Opts::new(VNET_HOST, secs);
@@ -181,6 +206,12 @@ fn udp64(bed: &Bed, secs: u32) -> f64 {
 /// into `<profile>/<path>-round<N>.perf.data`.
 pub fn leg(bed: &Bed, round: u32, secs: u32, profile: Option<&Path>) -> Leg {
     let pids = pids(bed);
+    let lost0: Vec<(u64, u64)> = bed
+        .ends
+        .iter()
+        .filter(|e| e.daemon.is_some())
+        .map(losses)
+        .collect();
     let cpu0: Vec<f64> = pids.iter().map(|&(_, p)| process_cpu_s(p)).collect();
     let busy0 = machine_busy_s();
     let daemon_pids: Vec<u32> = pids.iter().map(|&(_, p)| p).collect();
@@ -189,14 +220,21 @@ pub fn leg(bed: &Bed, round: u32, secs: u32, profile: Option<&Path>) -> Leg {
         under_perf(&daemon_pids, out.as_deref(), || tcp(bed, secs, 1));
     let (tcp4_mbps, b4, r4) = tcp(bed, secs, 4);
     let machine_cpu_s = machine_busy_s() - busy0;
+    let ends = bed.ends.iter().filter(|e| e.daemon.is_some());
     let mut daemons: Vec<DaemonFigures> = pids
         .iter()
         .zip(&cpu0)
-        .map(|(&(side, pid), c0)| DaemonFigures {
-            side,
-            cpu_s: process_cpu_s(pid) - c0,
-            rss_kib: vm_hwm_kib(pid),
-            rss_flood_kib: 0,
+        .zip(ends.zip(&lost0))
+        .map(|((&(side, pid), c0), (end, l0))| {
+            let l1 = losses(end);
+            DaemonFigures {
+                side,
+                cpu_s: process_cpu_s(pid) - c0,
+                rss_kib: vm_hwm_kib(pid),
+                rss_flood_kib: 0,
+                esp_refused: l1.0.saturating_sub(l0.0),
+                tun_dropped: l1.1.saturating_sub(l0.1),
+            }
         })
         .collect();
     let udp64_pps = udp64(bed, secs);

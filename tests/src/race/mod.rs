@@ -108,6 +108,13 @@ pub struct DaemonFigures {
     pub rss_kib: u64,
     /// VmHWM in KiB after the 64-byte flood.
     pub rss_flood_kib: u64,
+    /// Packets its inbound SAs refused as replays or too old over both
+    /// TCP runs (vwand only: with several TUN queues, the reordering
+    /// between workers shows here if it outruns the replay window).
+    pub esp_refused: u64,
+    /// Packets its TUN dropped on the way to the daemon over both TCP runs
+    /// (`tx_dropped`: a full queue).
+    pub tun_dropped: u64,
 }
 
 /// Everything measured in one leg (one path, one round).

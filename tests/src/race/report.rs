@@ -128,8 +128,18 @@ pub fn leg_line(l: &Leg) -> String {
     let rss = l.peak_rss_kib().map_or("–".into(), |(t, f)| {
         format!("{:.1}/{:.1} MiB", t as f64 / 1024.0, f as f64 / 1024.0)
     });
+    let losses: String = l
+        .daemons
+        .iter()
+        .map(|d| {
+            format!(
+                "  {} refused {} tun drops {}",
+                d.side, d.esp_refused, d.tun_dropped
+            )
+        })
+        .collect();
     format!(
-        "round {} {:<18} tcp1 {:>6.0} Mbit/s  tcp4 {:>6.0} Mbit/s  udp64 {:>7.0} pps  daemons {} s/GB  machine {} s/GB  syscalls/pkt {}  rss {rss}  retrans {}",
+        "round {} {:<18} tcp1 {:>6.0} Mbit/s  tcp4 {:>6.0} Mbit/s  udp64 {:>7.0} pps  daemons {} s/GB  machine {} s/GB  syscalls/pkt {}  rss {rss}  retrans {}{losses}",
         l.round,
         l.path.id(),
         l.tcp1_mbps,
@@ -183,7 +193,8 @@ pub fn to_json(legs: &[Leg], rounds: u32, secs: u32) -> Value {
                 .iter()
                 .map(|d| {
                     json!({"side": d.side, "cpu_s": d.cpu_s, "rss_kib": d.rss_kib,
-                           "rss_flood_kib": d.rss_flood_kib})
+                           "rss_flood_kib": d.rss_flood_kib, "esp_refused": d.esp_refused,
+                           "tun_dropped": d.tun_dropped})
                 })
                 .collect();
             json!({
@@ -314,6 +325,7 @@ mod tests {
                 cpu_s: 4.0,
                 rss_kib: 2048,
                 rss_flood_kib: 4096,
+                ..Default::default()
             }],
             syscalls_per_packet: None,
         }
