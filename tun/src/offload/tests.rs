@@ -107,6 +107,21 @@ fn sum_matches_the_textbook_sum() {
         let data: Vec<u8> = (0..len).map(|_| rng(&mut seed) as u8).collect();
         assert_eq!(fold(sum(&data, 0)), reference_sum(&data), "len {len}");
     }
+    // Whole super-packets, all-ones data (the largest words) and sums
+    // carried on from an unfolded start, as the pseudo-header is.
+    for len in [1_499, 9_001, 65_535, 65_536] {
+        let data: Vec<u8> = (0..len).map(|_| rng(&mut seed) as u8).collect();
+        let ones = vec![0xffu8; len];
+        assert_eq!(fold(sum(&data, 0)), reference_sum(&data), "len {len}");
+        assert_eq!(fold(sum(&ones, 0)), reference_sum(&ones), "ones {len}");
+        let (a, b) = data.split_at((len / 3) & !1);
+        assert_eq!(
+            fold(sum(b, sum(a, u64::MAX))),
+            fold(sum(&data, u64::MAX)),
+            "carried {len}"
+        );
+    }
+    assert_eq!(fold(sum(&[0; 64], 0)), 0, "all zeros");
 }
 
 #[test]
