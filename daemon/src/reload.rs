@@ -19,10 +19,10 @@
 
 use crate::bgp_plane::{spec, BgpCommand, Reconfig};
 use crate::control::ControlCommand;
-use crate::dataplane::fib::Fib;
 use crate::dataplane::inbound::{InCommand, InTunnel};
 use crate::dataplane::outbound::{OutCommand, OutTunnel};
-use crate::dataplane::transport::{Kind, TransportSocket};
+use crate::dataplane::route::Fib;
+use crate::dataplane::socket::{Kind, TransportSocket};
 use crate::setup::{self, InboundParts, MAX_TUNNELS};
 use crate::underlay::{self, Endpoints, PathChange};
 use config::Config;

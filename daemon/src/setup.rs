@@ -3,11 +3,11 @@
 //! plane needs to steer them. A reload reuses the pieces for tunnels and
 //! sockets it adds (`reload.rs`).
 
-use crate::dataplane::fib::Fib;
 use crate::dataplane::inbound::{IkeDatagram, InCommand, InTunnel, Inbound};
 use crate::dataplane::outbound::{OutCommand, OutTunnel, Outbound, Shaping};
 use crate::dataplane::report::{self, Activities, SaReport};
-use crate::dataplane::transport::{Kind, TransportSocket};
+use crate::dataplane::route::Fib;
+use crate::dataplane::socket::{Kind, TransportSocket};
 use crate::run::BoxError;
 use crate::status;
 use config::{Config, Transport, TunnelSection};

@@ -7,9 +7,9 @@
 //! keeps no copy. It notes which prefixes changed and ranks them again
 //! from the sessions' tables ([`Learned`]) when it applies the changes.
 
-use crate::dataplane::fib::{Path, Tunnels};
 use crate::dataplane::inbound::InCommand;
 use crate::dataplane::outbound::OutCommand;
+use crate::dataplane::route::{Path, Tunnels};
 use crate::status::{self, Board, RoutePath, RouteStatus};
 use bgp::{Candidate, Rib};
 use futures::StreamExt;

@@ -3,7 +3,7 @@
 
 use super::Control;
 use crate::dataplane::outbound::OutCommand;
-use crate::dataplane::select::Carry;
+use crate::dataplane::route::Carry;
 use ike::endpoint::{Health, Suspicion, TunnelEvent};
 use ike::sa::{DownReason, Event};
 

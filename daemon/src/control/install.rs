@@ -9,7 +9,7 @@
 use super::{Control, Installed};
 use crate::dataplane::inbound::InCommand;
 use crate::dataplane::outbound::OutCommand;
-use crate::dataplane::transport::Kind;
+use crate::dataplane::socket::Kind;
 use esp::{InboundSa, OutboundSa};
 use ike::sa::{selectors, ChildSa, IKE_PORT, NAT_T_PORT};
 use std::net::SocketAddr;

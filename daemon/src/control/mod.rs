@@ -14,10 +14,10 @@ pub use reconfigure::ControlCommand;
 
 use crate::bgp_plane::BgpCommand;
 use crate::dataplane::inbound::{IkeDatagram, InCommand};
-use crate::dataplane::mmsg::Outgoing;
 use crate::dataplane::outbound::OutCommand;
 use crate::dataplane::report::{Activities, SaReport};
-use crate::dataplane::transport::{Kind, TransportSocket};
+use crate::dataplane::socket::Outgoing;
+use crate::dataplane::socket::{Kind, TransportSocket};
 use crate::droplog::DropLog;
 use crate::run::BoxError;
 use crate::setup::Dataplane;

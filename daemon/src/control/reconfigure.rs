@@ -5,7 +5,7 @@
 
 use super::{Control, TunnelCtl};
 use crate::dataplane::inbound::InCommand;
-use crate::dataplane::transport::TransportSocket;
+use crate::dataplane::socket::TransportSocket;
 use crate::status::{self, IkeStatus};
 use ike::endpoint::{EndpointConfig, TunnelConfig, TunnelId};
 use std::sync::Arc;

@@ -1,12 +1,21 @@
-//! ESP → TUN: receive a batch from one transport socket, find each packet's
-//! SA, verify and decrypt in place, check the inner packet against the
-//! tunnel's policy, and write it to the TUN.
+//! ESP → TUN, one worker per transport socket. [`Inbound::run`] is the
+//! walk of a packet in, four stages, each in one file:
+//!
+//! 1. **receive**: one `recvmmsg` batch, a UDP GRO run split by its
+//!    segment size, ESP told from IKE and keepalives (`socket.rs`);
+//! 2. **open**: the SA by SPI, replay window, ICV, decryption in place,
+//!    padding (`esp/src/sa.rs`, through the SPI table `esp/src/sad.rs`);
+//! 3. **policy**: the inner source must be behind the tunnel it came
+//!    through, RFC 4301 §5.2 (`Inbound::handle` → `route.rs`);
+//! 4. **coalesce and write**: segments of one flow merged into one
+//!    super-packet per TUN write, through the queue the flow's hash picks
+//!    (`tun/src/offload/gro.rs`).
 
-use super::fib::{Fib, Tunnels};
 use super::ip;
-use super::mmsg::{BATCH, UNSPECIFIED};
 use super::report::{Activities, SaReport, SaReports};
-use super::transport::{Classified, TransportSocket};
+use super::route::{Fib, Tunnels};
+use super::socket::{Classified, TransportSocket};
+use super::socket::{BATCH, UNSPECIFIED};
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TransportCounters};
 use esp::{DropReason, InboundSa, InboundSad};
@@ -242,7 +251,7 @@ impl Inbound {
         let q = if n == 1 {
             0
         } else {
-            ((super::select::flow_hash(packet) >> 32) % n as u64) as usize
+            ((super::route::flow_hash(packet) >> 32) % n as u64) as usize
         };
         self.queues[q].get_ref()
     }

@@ -4,14 +4,12 @@
 //! atomics. Nothing on the packet path allocates, and nothing takes a lock
 //! but, with several queues, the workers' turn to seal and send.
 
-pub mod fib;
 pub mod icmp;
 pub mod inbound;
 pub mod ip;
-pub mod mmsg;
 pub mod mss;
 pub mod outbound;
 pub mod queues;
 pub mod report;
-pub mod select;
-pub mod transport;
+pub mod route;
+pub mod socket;

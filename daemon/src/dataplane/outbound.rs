@@ -1,12 +1,18 @@
-//! TUN → ESP: read a batch from the TUN; per packet, find the prefix's
-//! paths, pick the tunnel by the flow's hash (`select`), encapsulate in
-//! place; send the batch with one `sendmmsg` per socket.
+//! TUN → ESP, one worker per TUN queue. [`Outbound::run`] is the walk of
+//! a packet out, four stages, each in one file:
+//!
+//! 1. **read and split**: one TUN read, a super-packet split into segments
+//!    in the batch's slots (`tun/src/offload/gso.rs`, `SegmentReader`);
+//! 2. **route**: MSS clamping, the prefix's paths (longest prefix) and the
+//!    tunnel by the flow's hash ([`Outbound::route`] → `route.rs`);
+//! 3. **seal**: ESP in place with the tunnel's SA, taking its next
+//!    sequence number ([`Outbound::seal`] → `esp/src/sa.rs`);
+//! 4. **send**: one `sendmmsg` per socket, runs of equal-sized ESP-in-UDP
+//!    datagrams as one UDP GSO message ([`Outbound::send`] → `socket.rs`).
 
-use super::fib::{Fib, Tunnels};
-use super::mmsg::{Outgoing, BATCH};
 use super::report::{is_unreachable, Activities, SaReport, SaReports};
-use super::select::{choose, flow_hash, Carry};
-use super::transport::TransportSocket;
+use super::route::{choose, flow_hash, Carry, Fib, Tunnels};
+use super::socket::{Outgoing, TransportSocket, BATCH};
 use super::{icmp, ip, mss};
 use crate::droplog::DropLog;
 use crate::status::{self, Board, TunCounters};
@@ -438,7 +444,7 @@ impl Outbound {
         for (s, socket) in self.sockets.iter().enumerate() {
             let mut msgs = [Outgoing {
                 data: &[],
-                to: super::mmsg::UNSPECIFIED,
+                to: super::socket::UNSPECIFIED,
             }; SEGMENTS];
             let mut owner = [0usize; SEGMENTS];
             let mut n = 0;

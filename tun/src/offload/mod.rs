@@ -3,7 +3,8 @@
 //! of up to 64 KiB that the kernel did not segment (TSO/USO), and one
 //! write can hand the kernel a coalesced run of TCP segments (GRO).
 //!
-//! * [`gso`] splits a super-packet into MSS-sized segments with correct
+//! * [`gso`] reads from the TUN ([`SegmentReader`]: one read can fill a
+//!   whole batch) and splits a super-packet into MSS-sized segments with correct
 //!   IP and TCP/UDP headers and checksums, each into its own buffer with
 //!   headroom for ESP, and completes partial checksums.
 //! * [`gro`] coalesces consecutive TCP segments of one flow from a batch
@@ -18,9 +19,8 @@
 
 pub mod gro;
 pub mod gso;
-mod read;
 
-pub use read::{ReadStats, SegmentReader};
+pub use gso::{ReadStats, SegmentReader};
 
 /// Length of `struct virtio_net_hdr` (no `num_buffers`), the default
 /// `TUNSETVNETHDRSZ`.
