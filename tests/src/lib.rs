@@ -60,7 +60,7 @@ pub use iperf::{
 };
 pub use netns::{cleanup_stale, list_namespaces, veth_pair, Netns};
 pub use ping::{ping, ping_all, ping_from, wait_ping};
-pub use poll::{poll_until, wait_for, wait_until};
+pub use poll::{poll_until, wait_for, wait_settled, wait_until};
 pub use prereq::{require_netns_env, require_root, require_tools, workspace_bin, workspace_root};
 pub use process::{run_with_timeout, ChildGuard, TimedOut};
 pub use scratch::{scratch_dir, ScratchDir};

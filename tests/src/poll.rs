@@ -29,6 +29,30 @@ pub fn poll_until<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Opt
     }
 }
 
+/// Polls a counter until it has kept one value for `quiet` (longer than
+/// the daemon's status publishing interval, 250 ms), so a snapshot taken
+/// after traffic stopped is not one publication behind. Returns that
+/// value.
+///
+/// # Panics
+/// If the value is still changing after `timeout`; the message names `what`.
+pub fn wait_settled(
+    what: &str,
+    timeout: Duration,
+    quiet: Duration,
+    mut f: impl FnMut() -> u64,
+) -> u64 {
+    let mut last = (f(), Instant::now());
+    let settled = poll_until(timeout, || {
+        let v = f();
+        if v != last.0 {
+            last = (v, Instant::now());
+        }
+        (last.1.elapsed() >= quiet).then_some(v)
+    });
+    settled.unwrap_or_else(|| panic!("{what} still changing after {timeout:?}"))
+}
+
 /// Polls `f` until it returns `true`.
 ///
 /// # Panics

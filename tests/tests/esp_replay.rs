@@ -4,7 +4,7 @@
 //! window are all accepted.
 
 use netns::vwand::{TunnelSpec, VwandPair, B_INNER};
-use netns::{pcap_text, wait_ping, wait_until, Capture};
+use netns::{pcap_text, wait_ping, wait_settled, wait_until, Capture};
 use std::time::Duration;
 
 fn capture_filter(pair: &VwandPair) -> &'static [&'static str] {
@@ -32,9 +32,16 @@ fn replay_tamper_window(transport: &'static str) {
         .run_ok(&["ping", "-q", "-c", "100", "-i", "0.01", "-W", "1", B_INNER]);
     pair.b.wait_inbound("packets", before + 100);
     let pcap = cap.stop();
+    // Status is published every 250 ms and `before` may have been one
+    // publication behind (CI saw 101 against 100): wait for the count to
+    // settle before it becomes the reference.
+    let quiet = Duration::from_millis(700);
+    let packets = wait_settled("inbound packets", Duration::from_secs(10), quiet, || {
+        pair.b.inbound("packets")
+    });
     let counters =
         |p: &VwandPair| ["replay", "too_old", "icv_failure", "packets"].map(|f| p.b.inbound(f));
-    let [replay, too_old, icv, packets] = counters(&pair);
+    let [replay, too_old, icv, _] = counters(&pair);
     assert_eq!((replay, too_old, icv), (0, 0, 0));
 
     // The 91st of the 100 echo requests: inside the 64-packet window.
