@@ -371,7 +371,7 @@ impl Outbound {
                 }
                 continue;
             };
-            let tunnel = &mut self.tunnels[t];
+            let tunnel = &self.tunnels[t];
             if len > tunnel.max_inner && icmp::wants_error(pkt) {
                 c.too_big += 1;
                 if errors.allow() {
