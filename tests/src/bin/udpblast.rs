@@ -12,6 +12,10 @@
 //! udpblast send --dst 10.2.0.2:5301 --seconds 10 [--len 64] [--flows 8]
 //! ```
 //!
+//! `--proto esp` sends and counts raw IP protocol 50 packets instead (no
+//! ESP inside: `bench/raw_floor.sh` uses it to measure what the kernel
+//! alone costs per raw IP packet, the floor under vwand's raw ESP path).
+//!
 //! `recv` counts datagrams until `--seconds` have passed, or until none has
 //! come for a second after the first, and prints one JSON line:
 //! `{"received": N, "first_to_last_s": S}`. `send` prints
@@ -19,7 +23,7 @@
 
 use netns::flood::pairs;
 use serde_json::json;
-use socket2::{Domain, SockAddr, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -35,6 +39,8 @@ struct Opts {
     secs: u64,
     len: usize,
     flows: usize,
+    /// Raw IP protocol 50 instead of UDP.
+    esp: bool,
 }
 
 fn parse() -> Result<Opts, String> {
@@ -45,6 +51,7 @@ fn parse() -> Result<Opts, String> {
         secs: 5,
         len: 64,
         flows: 8,
+        esp: false,
     };
     for (flag, v) in pairs(std::env::args().skip(2))? {
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {v}: {e}");
@@ -53,6 +60,13 @@ fn parse() -> Result<Opts, String> {
             "--seconds" => o.secs = v.parse().map_err(|e| bad(&e))?,
             "--len" => o.len = v.parse().map_err(|e| bad(&e))?,
             "--flows" => o.flows = v.parse().map_err(|e| bad(&e))?,
+            "--proto" => {
+                o.esp = match v.as_str() {
+                    "udp" => false,
+                    "esp" => true,
+                    _ => return Err(bad(&"udp or esp")),
+                }
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -103,11 +117,21 @@ fn mmsg(sock: &Socket, bufs: &mut [Vec<u8>], send: bool) -> io::Result<usize> {
     }
 }
 
+/// A UDP socket, or a raw IP socket for protocol 50 (the port is ignored).
+fn socket(o: &Opts) -> io::Result<Socket> {
+    let (ty, proto) = if o.esp {
+        (Type::RAW, Some(Protocol::from(50)))
+    } else {
+        (Type::DGRAM, None)
+    };
+    Socket::new(Domain::for_address(o.addr), ty, proto)
+}
+
 fn send(o: &Opts) -> io::Result<serde_json::Value> {
     let to = SockAddr::from(o.addr);
     let socks = (0..o.flows.max(1))
         .map(|_| {
-            let s = Socket::new(Domain::for_address(o.addr), Type::DGRAM, None)?;
+            let s = socket(o)?;
             s.connect(&to)?;
             Ok(s)
         })
@@ -126,7 +150,7 @@ fn send(o: &Opts) -> io::Result<serde_json::Value> {
 }
 
 fn recv(o: &Opts) -> io::Result<serde_json::Value> {
-    let s = Socket::new(Domain::for_address(o.addr), Type::DGRAM, None)?;
+    let s = socket(o)?;
     s.set_recv_buffer_size(8 << 20)?;
     s.bind(&SockAddr::from(o.addr))?;
     s.set_read_timeout(Some(Duration::from_millis(100)))?;
